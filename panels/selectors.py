@@ -1,0 +1,318 @@
+"""Every read of stored data. Views call these with a project that the caller may read (resolved
+by `hub.access`), never the ORM directly. Documented in docs/ARCHITECTURE.md#selectors.
+
+Reads are shaped like TensorBoard's data provider (runs → tags → series) and return numpy arrays
+or plain Python structures; views turn them into JSON/CSV with `tbhub.jsonutil`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from django.core.cache import cache
+from django.db.models import Count, Max, Q, QuerySet, Sum
+
+from hub.models import Project
+from ingest.models import (
+    EventFile,
+    FileState,
+    GraphBlob,
+    GraphKind,
+    HistogramPoint,
+    ImagePoint,
+    Kind,
+    Run,
+    ScalarChunk,
+    Series,
+    TextPoint,
+)
+from ingest.store import chunk_arrays
+from panels.downsample import minmax_indices
+
+# Tag kinds as the API names them (TensorBoard plugin names), and the series kind behind each.
+API_KINDS: dict[str, str] = {
+    "scalars": Kind.SCALAR,
+    "histograms": Kind.HISTOGRAM,
+    "distributions": Kind.HISTOGRAM,
+    "images": Kind.IMAGE,
+    "text": Kind.TEXT,
+}
+
+
+class NotFound(Exception):
+    """Raised for anything that does not exist *for this caller* (→ 404, no existence leak)."""
+
+
+@dataclass(slots=True)
+class ScalarSeriesData:
+    steps: npt.NDArray[np.int64]
+    wall_times: npt.NDArray[np.float64]
+    values: npt.NDArray[np.floating]
+
+
+def runs_queryset(*, project: Project, include_hidden: bool = True) -> QuerySet[Run]:
+    qs = Run.objects.filter(source__project=project)
+    if not include_hidden:
+        qs = qs.filter(hidden=False)
+    return qs
+
+
+def project_data_version(*, project: Project) -> str:
+    """Changes whenever any run of the project commits or runs come and go. Derived from the
+    database, so cached entries keyed by it are never stale even if Redis lost an update."""
+    agg = runs_queryset(project=project).aggregate(v=Sum("version"), n=Count("id"), m=Max("id"))
+    return f"{agg['v'] or 0}.{agg['n']}.{agg['m'] or 0}"
+
+
+def runs_list(*, project: Project, include_hidden: bool = True) -> list[dict[str, Any]]:
+    """All runs of a project with their tags per kind and their ingest status, in TensorBoard's
+    order (start time, then name; runs without data last). Cached per data version."""
+    key = f"runs:{project.pk}:{int(include_hidden)}:{project_data_version(project=project)}"
+    try:
+        hit = cache.get(key)
+    except Exception:
+        hit = None
+    if hit is not None:
+        return list(hit)
+    out = _runs_list_uncached(project=project, include_hidden=include_hidden)
+    try:
+        cache.set(key, out, timeout=600)
+    except Exception:
+        pass  # the cache is an accelerator; the hub is correct without it
+    return out
+
+
+def _runs_list_uncached(*, project: Project, include_hidden: bool) -> list[dict[str, Any]]:
+    runs = list(
+        runs_queryset(project=project, include_hidden=include_hidden).values(
+            "id",
+            "name",
+            "source_id",
+            "source__url",
+            "start_time",
+            "last_wall_time",
+            "last_step",
+            "updated_at",
+            "hidden",
+            "missing",
+            "note",
+        )
+    )
+    ids = [r["id"] for r in runs]
+    tags: dict[int, dict[str, list[str]]] = defaultdict(dict)
+    for run_id, tag, kind in (
+        Series.objects.filter(run_id__in=ids, count__gt=0)
+        .values_list("run_id", "tag", "kind")
+        .order_by("run_id", "tag")
+    ):
+        for api_kind, series_kind in API_KINDS.items():
+            if kind == series_kind:
+                tags[run_id].setdefault(api_kind, []).append(tag)
+    graphs = set(
+        GraphBlob.objects.filter(
+            run_id__in=ids, kind__in=[GraphKind.GRAPH_DEF, GraphKind.TRACE, GraphKind.KERAS]
+        )
+        .values_list("run_id", flat=True)
+        .distinct()
+    )
+    status: dict[int, dict[str, Any]] = {}
+    for row in (
+        EventFile.objects.filter(run_id__in=ids)
+        .values("run_id")
+        .annotate(
+            files=Count("id"),
+            bytes_total=Sum("size"),
+            bytes_read=Sum("offset"),
+            bad_records=Sum("bad_records"),
+            errors=Count("id", filter=~Q(state=FileState.OK)),
+        )
+    ):
+        status[row["run_id"]] = row
+    errors: dict[int, str] = {}
+    for run_id, err in (
+        EventFile.objects.filter(run_id__in=ids)
+        .exclude(state=FileState.OK)
+        .exclude(error="")
+        .values_list("run_id", "error")
+    ):
+        errors.setdefault(run_id, err)
+    result = []
+    for r in runs:
+        st = status.get(r["id"], {})
+        kinds = tags.get(r["id"], {})
+        result.append(
+            {
+                "id": r["id"],
+                "name": r["name"],
+                "source": r["source_id"],
+                "start_time": r["start_time"],
+                "last_update": r["updated_at"].timestamp() if r["updated_at"] else None,
+                "last_step": r["last_step"],
+                "hidden": r["hidden"],
+                "note": r["note"],
+                "tags": {k: kinds.get(k, []) for k in API_KINDS},
+                "graph": r["id"] in graphs,
+                "status": {
+                    "files": st.get("files", 0),
+                    "bytes_read": st.get("bytes_read") or 0,
+                    "bytes_total": st.get("bytes_total") or 0,
+                    "bad_records": st.get("bad_records") or 0,
+                    "missing": r["missing"],
+                    "error": errors.get(r["id"], ""),
+                },
+            }
+        )
+    result.sort(
+        key=lambda r: (
+            r["start_time"] is None,
+            r["start_time"] if r["start_time"] is not None else 0.0,
+            r["name"],
+        )
+    )
+    return result
+
+
+def run_get(*, project: Project, name: str | None = None, run_id: int | None = None) -> Run:
+    """One run of the project, by name (must be unique in the project) or by id."""
+    qs = runs_queryset(project=project)
+    if run_id is not None:
+        run = qs.filter(pk=run_id).first()
+        if run is None:
+            raise NotFound("no such run")
+        return run
+    matches = list(qs.filter(name=name)[:2])
+    if not matches:
+        raise NotFound("no such run")
+    if len(matches) > 1:
+        raise NotFound("run name is ambiguous in this project: pass run_id instead")
+    return matches[0]
+
+
+def series_get(*, run: Run, tag: str, kind: str) -> Series:
+    s = Series.objects.filter(run=run, tag=tag, kind=kind).first()
+    if s is None:
+        raise NotFound("no such tag")
+    return s
+
+
+def scalar_series_read(
+    *,
+    series: Series,
+    x: str = "step",
+    start: float | None = None,
+    end: float | None = None,
+) -> ScalarSeriesData:
+    """Every point of a scalar series (optionally only those with start <= x <= end), in load
+    order. Chunks entirely outside the range are never fetched."""
+    qs = ScalarChunk.objects.filter(series=series)
+    col_lo, col_hi = ("min_step", "max_step") if x == "step" else ("min_wall", "max_wall")
+    rel0 = 0.0
+    if x == "relative":
+        rel0 = _relative_origin(series)
+        start = None if start is None else start + rel0
+        end = None if end is None else end + rel0
+    if start is not None:
+        qs = qs.filter(**{f"{col_hi}__gte": start})
+    if end is not None:
+        qs = qs.filter(**{f"{col_lo}__lte": end})
+    parts_s, parts_w, parts_v = [], [], []
+    for chunk in qs.order_by("seq").only("steps", "wall_times", "values", "dtype"):
+        s, w, v = chunk_arrays(chunk)
+        parts_s.append(s)
+        parts_w.append(w)
+        parts_v.append(v)
+    if not parts_s:
+        return ScalarSeriesData(
+            np.zeros(0, np.int64), np.zeros(0, np.float64), np.zeros(0, np.float32)
+        )
+    steps = np.concatenate(parts_s)
+    walls = np.concatenate(parts_w)
+    vdt = np.float32 if all(p.dtype == np.float32 for p in parts_v) else np.float64
+    values = np.concatenate([p.astype(vdt, copy=False) for p in parts_v])
+    if start is not None or end is not None:
+        xs = steps if x == "step" else walls
+        mask = np.ones(len(xs), dtype=bool)
+        if start is not None:
+            mask &= xs >= start
+        if end is not None:
+            mask &= xs <= end
+        steps, walls, values = steps[mask], walls[mask], values[mask]
+    return ScalarSeriesData(steps, walls, values)
+
+
+def _relative_origin(series: Series) -> float:
+    first = ScalarChunk.objects.filter(series=series).order_by("seq").only("wall_times").first()
+    if first is None:
+        return 0.0
+    return float(np.frombuffer(bytes(first.wall_times), dtype="<f8", count=1)[0])
+
+
+def scalar_series_downsampled(
+    *,
+    series: Series,
+    max_points: int,
+    x: str = "step",
+    start: float | None = None,
+    end: float | None = None,
+) -> ScalarSeriesData:
+    """At most `max_points` points keeping first, last and every bucket's min and max."""
+    data = scalar_series_read(series=series, x=x, start=start, end=end)
+    xs = data.steps if x == "step" else data.wall_times
+    idx = minmax_indices(xs, data.values, max_points)
+    if len(idx) == len(data.steps):
+        return data
+    return ScalarSeriesData(data.steps[idx], data.wall_times[idx], data.values[idx])
+
+
+def histogram_series_read(
+    *, series: Series
+) -> list[tuple[int, float, npt.NDArray[np.float64], npt.NDArray[np.float64]]]:
+    """(step, wall_time, buckets (k,3), percentiles (9,)) per event in load order."""
+    out = []
+    for step, wall, buckets, pct in (
+        HistogramPoint.objects.filter(series=series)
+        .order_by("seq")
+        .values_list("step", "wall_time", "buckets", "percentiles")
+    ):
+        out.append(
+            (
+                step,
+                wall,
+                np.frombuffer(bytes(buckets), dtype="<f8").reshape(-1, 3),
+                np.frombuffer(bytes(pct), dtype="<f8"),
+            )
+        )
+    return out
+
+
+def image_series_read(*, series: Series) -> list[dict[str, Any]]:
+    return list(
+        ImagePoint.objects.filter(series=series)
+        .order_by("seq")
+        .values(
+            "id", "step", "wall_time", "index", "width", "height", "content_type", "size", "sha256"
+        )
+    )
+
+
+def image_get(*, project: Project, image_id: int) -> ImagePoint:
+    img = (
+        ImagePoint.objects.filter(pk=image_id, series__run__source__project=project)
+        .only("data", "content_type", "sha256", "size")
+        .first()
+    )
+    if img is None:
+        raise NotFound("no such image")
+    return img
+
+
+def text_series_read(*, series: Series) -> list[dict[str, Any]]:
+    return list(
+        TextPoint.objects.filter(series=series)
+        .order_by("seq")
+        .values("step", "wall_time", "shape", "values")
+    )

@@ -1,0 +1,73 @@
+"""Team mode: PostgreSQL, Redis (broker, cache, channel layer), Celery workers and beat.
+
+Fails fast at start-up when a required value is missing (ImproperlyConfigured).
+"""
+
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from tbhub.settings import env
+from tbhub.settings.base import *  # noqa: F403
+from tbhub.settings.base import TBHUB_TICK_SECONDS
+
+TBHUB_MODE = "team"
+
+_database_url = env.require("DATABASE_URL", "team mode stores data in PostgreSQL")
+_redis_url = env.require("REDIS_URL", "team mode uses Redis as broker, cache and channel layer")
+SECRET_KEY = env.require(
+    "TBHUB_SECRET_KEY", "team mode signs sessions and encrypts source credentials with it"
+)
+
+DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=True)}
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgres://...)")
+
+_redis = urlsplit(_redis_url)
+if _redis.scheme not in ("redis", "rediss"):
+    raise ImproperlyConfigured("REDIS_URL must be a redis:// or rediss:// URL")
+
+
+
+REDIS_URL = _redis_url
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": _redis_url,
+        "KEY_PREFIX": "tbhub",
+        "TIMEOUT": 3600,
+    }
+}
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [_redis_url], "prefix": "tbhub:ch:", "capacity": 1000, "expiry": 30},
+    }
+}
+# Broker, cache and channel layer share REDIS_URL and its database index; keys are prefixed.
+CELERY_BROKER_URL = _redis_url
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": "tbhub:celery:", "visibility_timeout": 3600}
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "ingest"
+CELERY_TASK_ROUTES = {"ingest.poll": {"queue": "poll"}, "ingest.list_source": {"queue": "poll"}}
+CELERY_BEAT_SCHEDULE = {
+    "ingest.poll": {
+        "task": "ingest.poll",
+        "schedule": timedelta(seconds=TBHUB_TICK_SECONDS),
+        "options": {"expires": max(TBHUB_TICK_SECONDS * 4, 2.0)},
+    },
+}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False
+SESSION_COOKIE_SECURE = env.get_bool("TBHUB_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+CSRF_TRUSTED_ORIGINS = env.get_list("TBHUB_CSRF_TRUSTED_ORIGINS")
