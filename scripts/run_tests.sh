@@ -8,6 +8,7 @@ export GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false
 export DATABASE_URL="${TBHUB_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/tbhub}"
 export REDIS_URL="${TBHUB_TEST_REDIS_URL:-redis://127.0.0.1:6379/9}"
 export TBHUB_SECRET_KEY="${TBHUB_SECRET_KEY:-test-secret-key-not-for-production}"
+export TBHUB_REDIS_PREFIX="${TBHUB_REDIS_PREFIX:-tbhub-test-$$}"
 export DJANGO_SETTINGS_MODULE=tbhub.settings.test
 PYTEST=.venv/bin/pytest
 start=$(date +%s)

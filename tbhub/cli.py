@@ -74,6 +74,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     try:
         return serve(logdir, args.host, args.port)
+    except KeyboardInterrupt:
+        return 0
     finally:
         if tmp is not None:
             tmp.cleanup()

@@ -114,6 +114,9 @@ def serve(logdir: str, host: str, port: int) -> int:
     from ingest import dispatch, notices
 
     prepare_database(logdir)
+    # uvicorn re-raises SIGTERM after its graceful shutdown; turning it into KeyboardInterrupt
+    # lets the caller's cleanup (the temporary store) run instead of dying mid-way.
+    install_signal_handlers()
     runner = IngestRunner(float(settings.TBHUB_TICK_SECONDS))
     dispatch.local_set(runner.put)
 
@@ -160,3 +163,4 @@ def install_signal_handlers() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _term)
+    signal.signal(signal.SIGINT, _term)

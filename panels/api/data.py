@@ -11,6 +11,7 @@ import csv
 import io
 from collections.abc import Callable
 
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
@@ -57,6 +58,14 @@ def _scalars(request: HttpRequest, project: Project) -> HttpResponse:
     end = float_param(request, "end")
     fmt = choice_param(request, "format", ("json", "csv"), "json")
     series = selectors.series_get(run=run, tag=tag, kind=Kind.SCALAR)
+    # Downsampled views are small and asked for again and again by dashboards: cache them under
+    # the run's version, which every commit bumps, so a cached view is never stale.
+    cache_key = None
+    if max_points is not None and fmt == "json":
+        cache_key = f"scv:{series.pk}:{run.version}:{max_points}:{x}:{start}:{end}"
+        cached = _cache_get(cache_key)
+        if cached is not None:
+            return json_bytes_response(cached)
     if max_points is None:
         data = selectors.scalar_series_read(series=series, x=x, start=start, end=end)
     else:
@@ -76,7 +85,24 @@ def _scalars(request: HttpRequest, project: Project) -> HttpResponse:
             b"}",
         ]
     )
+    if cache_key is not None:
+        _cache_set(cache_key, body)
     return json_bytes_response(body)
+
+
+def _cache_get(key: str) -> bytes | None:
+    try:
+        value = cache.get(key)
+    except Exception:  # Redis down or flushed: the hub stays correct, just slower
+        return None
+    return value if isinstance(value, bytes) else None
+
+
+def _cache_set(key: str, body: bytes) -> None:
+    try:
+        cache.set(key, body, timeout=3600)
+    except Exception:
+        return
 
 
 def _scalars_csv(run: str, tag: str, data: selectors.ScalarSeriesData) -> HttpResponse:

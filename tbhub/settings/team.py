@@ -10,7 +10,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from tbhub.settings import env
-from tbhub.settings.base import *  # noqa: F403
+from tbhub.settings.base import *
 from tbhub.settings.base import TBHUB_TICK_SECONDS
 
 TBHUB_MODE = "team"
@@ -21,7 +21,9 @@ SECRET_KEY = env.require(
     "TBHUB_SECRET_KEY", "team mode signs sessions and encrypts source credentials with it"
 )
 
-DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=True)}
+DATABASES = {
+    "default": dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=True)
+}
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgres://...)")
 
@@ -30,20 +32,26 @@ if _redis.scheme not in ("redis", "rediss"):
     raise ImproperlyConfigured("REDIS_URL must be a redis:// or rediss:// URL")
 
 
-
 REDIS_URL = _redis_url
+# Everything tbhub keeps in Redis is under this prefix, so one Redis can serve several hubs.
+TBHUB_REDIS_PREFIX = env.get_str("TBHUB_REDIS_PREFIX", "tbhub")
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": _redis_url,
-        "KEY_PREFIX": "tbhub",
+        "KEY_PREFIX": TBHUB_REDIS_PREFIX,
         "TIMEOUT": 3600,
     }
 }
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [_redis_url], "prefix": "tbhub:ch:", "capacity": 1000, "expiry": 30},
+        "CONFIG": {
+            "hosts": [_redis_url],
+            "prefix": f"{TBHUB_REDIS_PREFIX}:ch:",
+            "capacity": 1000,
+            "expiry": 30,
+        },
     }
 }
 # Broker, cache and channel layer share REDIS_URL and its database index; keys are prefixed.
@@ -51,7 +59,10 @@ CELERY_BROKER_URL = _redis_url
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": "tbhub:celery:", "visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "global_keyprefix": f"{TBHUB_REDIS_PREFIX}:celery:",
+    "visibility_timeout": 3600,
+}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

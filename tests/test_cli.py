@@ -1,0 +1,154 @@
+"""The `tbhub` command as users run it: `serve` (embedded mode) in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+from tests.ingest.test_services import record, scalar_event, version_event
+
+BIN = Path(sys.executable).parent
+pytestmark = pytest.mark.slow
+
+
+def embedded_env() -> dict[str, str]:
+    env = dict(os.environ)
+    for key in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "TBHUB_SECRET_KEY"):
+        env.pop(key, None)
+    return env
+
+
+@contextmanager
+def serve(logdir: Path, *extra: str, tmpdir: Path | None = None) -> Iterator[str]:
+    port = free_port()
+    env = embedded_env()
+    if tmpdir is not None:
+        env["TMPDIR"] = str(tmpdir)
+    proc = subprocess.Popen(
+        [str(BIN / "tbhub"), "serve", "--logdir", str(logdir), "--port", str(port), *extra],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                get(base + "/healthz")
+                break
+            except (urllib.error.URLError, ConnectionError):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(proc.stderr.read() if proc.stderr else "serve died") from None
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def get(url: str) -> dict:  # type: ignore[type-arg]
+    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - loopback
+        return json.loads(resp.read())
+
+
+def eventually(fn, timeout: float = 20.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = fn()
+            if value:
+                return value
+        except (urllib.error.URLError, KeyError, AssertionError):
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.1)
+
+
+def write_run(logdir: Path, n: int, start: int = 0) -> Path:
+    run = logdir / "r"
+    run.mkdir(parents=True, exist_ok=True)
+    path = run / "events.out.tfevents.1.host"
+    data = b"" if path.exists() else record(version_event())
+    data += b"".join(record(scalar_event("x", i, float(i))) for i in range(start, start + n))
+    with path.open("ab") as fh:
+        fh.write(data)
+    return path
+
+
+def points(base: str) -> list:  # type: ignore[type-arg]
+    return get(base + "/api/v1/scalars?run=r&tag=x")["points"]
+
+
+def test_serve_shows_data_and_follows_appends(tmp_path: Path) -> None:
+    write_run(tmp_path, 10)
+    with serve(tmp_path) as base:
+        eventually(lambda: len(points(base)) == 10)
+        runs = get(base + "/api/v1/runs")["runs"]
+        assert [r["name"] for r in runs] == ["r"]
+        assert runs[0]["tags"]["scalars"] == ["x"]
+        write_run(tmp_path, 5, start=10)
+        eventually(lambda: len(points(base)) == 15, timeout=10)
+        assert points(base)[-1][0] == 14
+        with pytest.raises(urllib.error.HTTPError) as exc:
+            get(base + "/api/v1/scalars?run=r&tag=nope")
+        assert exc.value.code == 404
+        assert json.loads(exc.value.read())["error"]
+
+
+def test_serve_with_db_resumes_from_stored_offsets(tmp_path: Path) -> None:
+    logdir = tmp_path / "logs"
+    db = tmp_path / "hub.sqlite3"
+    write_run(logdir, 10)
+    with serve(logdir, "--db", str(db)) as base:
+        eventually(lambda: len(points(base)) == 10)
+    write_run(logdir, 3, start=10)
+    with serve(logdir, "--db", str(db)) as base:
+        eventually(lambda: len(points(base)) == 13)
+        assert [p[0] for p in points(base)] == list(range(13))  # nothing doubled
+
+
+def test_serve_without_db_leaves_nothing_behind(tmp_path: Path) -> None:
+    write_run(tmp_path / "logs", 3)
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    with serve(tmp_path / "logs", tmpdir=private_tmp) as base:
+        eventually(lambda: len(points(base)) == 3)
+        assert list(private_tmp.iterdir())  # the store lived here while serving
+    assert list(private_tmp.iterdir()) == []
+
+
+def test_serve_refuses_public_bind_without_team_settings(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [str(BIN / "tbhub"), "serve", "--logdir", str(tmp_path), "--host", "0.0.0.0"],
+        env=embedded_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2
+    assert "refusing to bind" in proc.stderr
+
+
+def test_serve_missing_logdir_is_a_clear_error(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [str(BIN / "tbhub"), "serve", "--logdir", str(tmp_path / "nope")],
+        env=embedded_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2
+    assert "no such directory" in proc.stderr
