@@ -7,6 +7,6 @@ embedded (SQLite, in-process worker, in-memory channel layer). See README.md#con
 import os
 
 if os.environ.get("DATABASE_URL") or os.environ.get("REDIS_URL"):
-    from tbhub.settings.team import *  # noqa: F403
+    from tbhub.settings.team import *
 else:
-    from tbhub.settings.embedded import *  # noqa: F403
+    from tbhub.settings.embedded import *

@@ -110,7 +110,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "TensorBoard data at full resolution, per project, and the hub's projects, members, "
         "sources and tokens. Authenticate with `Authorization: Bearer <token>` (Tokens page or "
-        "`tbhub token create`) or a browser session. Errors are `{\"error\": \"…\"}` with 400, "
+        '`tbhub token create`) or a browser session. Errors are `{"error": "…"}` with 400, '
         "401, 403 or 404. See README.md#api."
     ),
     "VERSION": "1",

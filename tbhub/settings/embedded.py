@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from tbhub.settings import env
-from tbhub.settings.base import *  # noqa: F403
+from tbhub.settings.base import *
 from tbhub.settings.base import LOGGING
 
 TBHUB_MODE = "embedded"
@@ -15,7 +15,9 @@ TBHUB_MODE = "embedded"
 # Bound to loopback only (the CLI refuses other addresses), so a per-process random key is fine.
 SECRET_KEY = env.get_str("TBHUB_SECRET_KEY") or "embedded-" + __import__("secrets").token_hex(32)
 
-_db_path = env.get_str("TBHUB_DB_PATH") or str(Path(tempfile.gettempdir()) / "tbhub-embedded.sqlite3")
+_db_path = env.get_str("TBHUB_DB_PATH") or str(
+    Path(tempfile.gettempdir()) / "tbhub-embedded.sqlite3"
+)
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",

@@ -11,9 +11,14 @@ from django.core.exceptions import ImproperlyConfigured
 
 from tbhub.settings import env
 from tbhub.settings.base import *
-from tbhub.settings.base import TBHUB_TICK_SECONDS
+from tbhub.settings.base import LOGGING, TBHUB_TICK_SECONDS
 
 TBHUB_MODE = "team"
+
+# Structured logs by default in team mode (one JSON object per line on stderr).
+LOGGING["handlers"]["stderr"]["formatter"] = (
+    "text" if env.get_str("TBHUB_LOG_FORMAT", "json") == "text" else "json"
+)
 
 _database_url = env.require("DATABASE_URL", "team mode stores data in PostgreSQL")
 _redis_url = env.require("REDIS_URL", "team mode uses Redis as broker, cache and channel layer")
@@ -82,3 +87,33 @@ CSRF_COOKIE_HTTPONLY = False
 SESSION_COOKIE_SECURE = env.get_bool("TBHUB_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 CSRF_TRUSTED_ORIGINS = env.get_list("TBHUB_CSRF_TRUSTED_ORIGINS")
+
+# ---- single sign-on (optional): OpenID Connect via mozilla-django-oidc (hub/oidc.py) ----------
+TBHUB_OIDC_CLIENT_ID = env.get_str("TBHUB_OIDC_CLIENT_ID")
+TBHUB_OIDC_ENABLED = bool(TBHUB_OIDC_CLIENT_ID)
+TBHUB_OIDC_LABEL = env.get_str("TBHUB_OIDC_LABEL", "single sign-on")
+TBHUB_OIDC_USERNAME_CLAIM = env.get_str("TBHUB_OIDC_USERNAME_CLAIM", "preferred_username")
+if TBHUB_OIDC_ENABLED:
+    _why = "TBHUB_OIDC_CLIENT_ID turns on single sign-on"
+    INSTALLED_APPS = [*INSTALLED_APPS, "mozilla_django_oidc"]
+    AUTHENTICATION_BACKENDS = [
+        "hub.oidc.HubOIDCBackend",
+        "django.contrib.auth.backends.ModelBackend",
+    ]
+    OIDC_RP_CLIENT_ID = TBHUB_OIDC_CLIENT_ID
+    OIDC_RP_CLIENT_SECRET = env.require("TBHUB_OIDC_CLIENT_SECRET", _why)
+    OIDC_OP_AUTHORIZATION_ENDPOINT = env.require("TBHUB_OIDC_AUTHORIZATION_ENDPOINT", _why)
+    OIDC_OP_TOKEN_ENDPOINT = env.require("TBHUB_OIDC_TOKEN_ENDPOINT", _why)
+    OIDC_OP_USER_ENDPOINT = env.require("TBHUB_OIDC_USERINFO_ENDPOINT", _why)
+    OIDC_RP_SIGN_ALGO = env.get_str("TBHUB_OIDC_SIGN_ALGO", "RS256")
+    OIDC_OP_JWKS_ENDPOINT = env.get_str("TBHUB_OIDC_JWKS_ENDPOINT") or None
+    if OIDC_RP_SIGN_ALGO.startswith(("RS", "ES", "PS")) and not OIDC_OP_JWKS_ENDPOINT:
+        raise ImproperlyConfigured(
+            f"TBHUB_OIDC_JWKS_ENDPOINT must be set to verify {OIDC_RP_SIGN_ALGO} ID tokens"
+        )
+    OIDC_RP_SCOPES = env.get_str("TBHUB_OIDC_SCOPES", "openid email profile")
+    OIDC_CREATE_USER = env.get_bool("TBHUB_OIDC_CREATE_USERS", True)
+    OIDC_TIMEOUT = 15
+    # hub.urls is namespaced "hub"; the library must reverse its callback within it.
+    OIDC_AUTHENTICATION_CALLBACK_URL = "hub:oidc_authentication_callback"
+    LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?sso=failed"

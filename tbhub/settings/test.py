@@ -1,5 +1,5 @@
 """Test settings: team mode against the real PostgreSQL and Redis, with a fast password hasher."""
 
-from tbhub.settings.team import *  # noqa: F403
+from tbhub.settings.team import *
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

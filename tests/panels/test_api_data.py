@@ -44,7 +44,9 @@ def ingest(project: Project, logdir: Path) -> Source:
     return source
 
 
-def write(logdir: Path, run: str, tag: str, values: list[float], walls: list[float] | None = None) -> None:
+def write(
+    logdir: Path, run: str, tag: str, values: list[float], walls: list[float] | None = None
+) -> None:
     d = logdir / run
     d.mkdir(parents=True, exist_ok=True)
     recs = [record(version_event())]
@@ -76,7 +78,16 @@ def test_runs_payload(client_and_project: tuple[Client, Project, Path]) -> None:
     names = [r["name"] for r in body["runs"]]
     assert sorted(names) == ["a/c", "b"]
     run = next(r for r in body["runs"] if r["name"] == "a/c")
-    assert set(run) >= {"id", "name", "source", "start_time", "last_update", "tags", "status", "graph"}
+    assert set(run) >= {
+        "id",
+        "name",
+        "source",
+        "start_time",
+        "last_update",
+        "tags",
+        "status",
+        "graph",
+    }
     assert run["tags"] == {
         "scalars": ["y/z"],
         "histograms": [],
@@ -88,7 +99,9 @@ def test_runs_payload(client_and_project: tuple[Client, Project, Path]) -> None:
     assert run["start_time"] == 1.0  # the file_version event's wall time
 
 
-def test_downsampling_keeps_first_last_and_spikes(client_and_project: tuple[Client, Project, Path]) -> None:
+def test_downsampling_keeps_first_last_and_spikes(
+    client_and_project: tuple[Client, Project, Path],
+) -> None:
     c, project, logdir = client_and_project
     rng = np.random.default_rng(1)
     values = rng.standard_normal(20000).astype(np.float32)
@@ -114,7 +127,9 @@ def test_downsampling_keeps_first_last_and_spikes(client_and_project: tuple[Clie
     assert any(p[0] == 12345 for p in zoom)
 
 
-def test_full_resolution_without_max_points(client_and_project: tuple[Client, Project, Path]) -> None:
+def test_full_resolution_without_max_points(
+    client_and_project: tuple[Client, Project, Path],
+) -> None:
     c, project, logdir = client_and_project
     values = [float(i) for i in range(30000)]
     write(logdir, "r", "x", values)
@@ -145,7 +160,9 @@ def test_errors_are_json_with_exact_codes(client_and_project: tuple[Client, Proj
     assert c.get("/api/v1/projects/nope/runs").status_code == 404
 
 
-def test_downsampled_views_are_cached_and_never_stale(client_and_project: tuple[Client, Project, Path]) -> None:
+def test_downsampled_views_are_cached_and_never_stale(
+    client_and_project: tuple[Client, Project, Path],
+) -> None:
     c, project, logdir = client_and_project
     write(logdir, "r", "x", [float(i) for i in range(100)])
     ingest(project, logdir)
@@ -161,17 +178,21 @@ def test_downsampled_views_are_cached_and_never_stale(client_and_project: tuple[
     assert c.get("/api/v1/projects/p/scalars", q).json()["points"] == second
 
 
-def test_wall_and_relative_axes_select_ranges(client_and_project: tuple[Client, Project, Path]) -> None:
+def test_wall_and_relative_axes_select_ranges(
+    client_and_project: tuple[Client, Project, Path],
+) -> None:
     c, project, logdir = client_and_project
     walls = [500.0 + 10 * i for i in range(50)]
     write(logdir, "r", "x", [float(i) for i in range(50)], walls)
     ingest(project, logdir)
     pts = c.get(
-        "/api/v1/projects/p/scalars", {"run": "r", "tag": "x", "x": "wall", "start": 600, "end": 650}
+        "/api/v1/projects/p/scalars",
+        {"run": "r", "tag": "x", "x": "wall", "start": 600, "end": 650},
     ).json()["points"]
     assert [p[0] for p in pts] == [10, 11, 12, 13, 14, 15]
     rel = c.get(
-        "/api/v1/projects/p/scalars", {"run": "r", "tag": "x", "x": "relative", "start": 0, "end": 20}
+        "/api/v1/projects/p/scalars",
+        {"run": "r", "tag": "x", "x": "relative", "start": 0, "end": 20},
     ).json()["points"]
     assert [p[0] for p in rel] == [0, 1, 2]
     assert not math.isnan(rel[0][1])

@@ -1,0 +1,1 @@
+"""The hub's management API (/api/v1/): projects, members, sources, runs, tokens, audit."""

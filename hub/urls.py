@@ -1,0 +1,85 @@
+"""Accounts, projects, members, sources, tokens and audit: pages and /api/v1/ endpoints.
+
+API paths are exact contracts (README.md#api): no trailing slash, never a redirect. Pages use
+Django's usual trailing slash.
+"""
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.urls import URLPattern, URLResolver, include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from hub import static, views
+from hub.api import audit, me, members, projects, runs, sources, tokens
+
+app_name = "hub"
+
+P = "api/v1/projects/<slug:slug>"
+
+api = [
+    path("api/v1/me", me.MeView.as_view(), name="api-me"),
+    path("api/v1/projects", projects.ProjectListView.as_view(), name="api-projects"),
+    path(P, projects.ProjectDetailView.as_view(), name="api-project"),
+    path(f"{P}/members", members.MemberListView.as_view(), name="api-members"),
+    path(f"{P}/members/<str:username>", members.MemberDetailView.as_view(), name="api-member"),
+    path(f"{P}/sources", sources.SourceListView.as_view(), name="api-sources"),
+    path(f"{P}/sources/<int:source_id>", sources.SourceDetailView.as_view(), name="api-source"),
+    path(
+        f"{P}/sources/<int:source_id>/test",
+        sources.SourceTestView.as_view(),
+        name="api-source-test",
+    ),
+    path(
+        f"{P}/sources/<int:source_id>/refresh",
+        sources.SourceRefreshView.as_view(),
+        name="api-source-refresh",
+    ),
+    path(f"{P}/runs/status", runs.RunStatusListView.as_view(), name="api-run-status"),
+    path(f"{P}/runs/<int:run_id>", runs.RunDetailView.as_view(), name="api-run"),
+    path(f"{P}/audit", audit.ProjectAuditView.as_view(), name="api-project-audit"),
+    path("api/v1/audit", audit.AuditView.as_view(), name="api-audit"),
+    path("api/v1/tokens", tokens.TokenListView.as_view(), name="api-tokens"),
+    path("api/v1/tokens/<int:token_id>", tokens.TokenDetailView.as_view(), name="api-token"),
+    path("api/v1/schema", SpectacularAPIView.as_view(), name="api-schema"),
+    path(
+        "api/v1/docs",
+        login_required(SpectacularSwaggerView.as_view(url_name="hub:api-schema")),
+        name="api-docs",
+    ),
+    path(
+        "api/v1/redoc",
+        login_required(SpectacularRedocView.as_view(url_name="hub:api-schema")),
+        name="api-redoc",
+    ),
+]
+
+pages: list[URLPattern | URLResolver] = [
+    path("", views.home, name="home"),
+    path("accounts/login/", views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", views.logout_view, name="logout"),
+    path("accounts/password/", views.PasswordChangeView.as_view(), name="password-change"),
+    path("projects/", views.project_list, name="projects"),
+    path("projects/new/", views.project_new, name="project-new"),
+    path("projects/<slug:slug>/", views.project_page, name="project"),
+    path("projects/<slug:slug>/runs/<int:run_id>/", views.run_edit, name="run-edit"),
+    path("projects/<slug:slug>/members/", views.members_page, name="members"),
+    path("projects/<slug:slug>/sources/", views.sources_page, name="sources"),
+    path(
+        "projects/<slug:slug>/sources/<int:source_id>/",
+        views.source_action,
+        name="source-action",
+    ),
+    path("projects/<slug:slug>/settings/", views.settings_page, name="settings"),
+    path("projects/<slug:slug>/audit/", views.project_audit_page, name="project-audit"),
+    path("tokens/", views.tokens_page, name="tokens"),
+    path("audit/", views.audit_page, name="audit"),
+    # Every asset is served by the hub itself (no CDN): app static files, including the API
+    # docs' Swagger UI from drf-spectacular-sidecar.
+    re_path(r"^static/(?P<path>.+)$", static.serve, name="static"),
+]
+
+if getattr(settings, "TBHUB_OIDC_ENABLED", False):
+    # Single sign-on (hub/oidc.py): /oidc/authenticate/, /oidc/callback/, /oidc/logout/.
+    pages.append(path("oidc/", include("mozilla_django_oidc.urls")))
+
+urlpatterns = api + pages
