@@ -176,6 +176,10 @@ class Series(models.Model):
     # Images: the largest number of images one event carried (TensorBoard's `samples`).
     max_samples = models.IntegerField(default=0)
     stored_bytes = models.BigIntegerField(default=0)
+    # Scalars: number of chunks (= the next chunk's seq) and points in the last one, so appends
+    # know without a query whether the last chunk should be merged into.
+    chunk_count = models.IntegerField(default=0)
+    tail_points = models.IntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "tag"], name="series_run_tag")]

@@ -76,6 +76,20 @@ def source_logdir(source: Source) -> LogDir:
     )
 
 
+def source_policy_error(source: Source) -> SourceError | None:
+    """Team sources are re-checked against the current policy before every listing and tail, so
+    narrowing TBHUB_LOCAL_ROOTS or TBHUB_ALLOWED_ENDPOINTS also stops ingest of existing ones."""
+    if getattr(settings, "TBHUB_MODE", "team") == "embedded":
+        return None
+    from hub.policy import PolicyError, source_recheck
+
+    try:
+        source_recheck(url=source.url, options=dict(source.options or {}))
+    except PolicyError as exc:
+        return SourceError("invalid", f"{source.url}: refused by policy: {exc}")
+    return None
+
+
 def _list_interval(source: Source) -> float:
     return float(
         settings.TBHUB_LIST_SECONDS_REMOTE if source.is_remote else settings.TBHUB_LIST_SECONDS
@@ -190,6 +204,10 @@ def source_list(*, source_id: int) -> int:
     try:
         source = Source.objects.select_related("project").get(pk=source_id)
     except Source.DoesNotExist:
+        return 0
+    refused = source_policy_error(source)
+    if refused is not None:
+        _source_failed(source, refused)
         return 0
     try:
         infos = source_logdir(source).list_event_files()
@@ -421,6 +439,10 @@ def _tail_files(
         return
     source = run.source
     project_id = source.project_id
+    refused = source_policy_error(source)
+    if refused is not None:
+        _source_failed(source, refused)
+        return
     logdir = source_logdir(source)
     registry = store.registry_load(run)
     state = store.loader_state(run)

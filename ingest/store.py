@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
 
 from ingest import decoded as d
@@ -238,13 +238,19 @@ def _recount_series(ids: Iterable[int]) -> None:
     """Recompute per-series counts and last points after a purge (rare, so plain queries)."""
     for s in Series.objects.filter(id__in=list(ids)):
         if s.kind == Kind.SCALAR:
-            agg = ScalarChunk.objects.filter(series=s).aggregate(n=Sum("count"))
-            s.count = int(agg["n"] or 0)
-            last = ScalarChunk.objects.filter(series=s).order_by("-seq").first()
-            first = ScalarChunk.objects.filter(series=s).order_by("seq").first()
-            if last is not None and first is not None:
-                ls, lw, _ = chunk_arrays(last)
-                fs, _, _ = chunk_arrays(first)
+            # Keep chunk seqs dense (0..n-1) so `chunks`/`tail_points` describe the last chunk.
+            chunks = list(
+                ScalarChunk.objects.filter(series=s).order_by("seq").only("id", "seq", "count")
+            )
+            for i, chunk in enumerate(chunks):
+                if chunk.seq != i:
+                    ScalarChunk.objects.filter(pk=chunk.pk).update(seq=i)
+            s.count = sum(c.count for c in chunks)
+            s.chunk_count = len(chunks)
+            s.tail_points = chunks[-1].count if chunks else 0
+            if chunks:
+                ls, lw, _ = chunk_arrays(ScalarChunk.objects.get(pk=chunks[-1].pk))
+                fs, _, _ = chunk_arrays(ScalarChunk.objects.get(pk=chunks[0].pk))
                 s.last_step, s.last_wall_time, s.first_step = int(ls[-1]), float(lw[-1]), int(fs[0])
             else:
                 s.last_step = s.last_wall_time = s.first_step = None
@@ -265,7 +271,16 @@ def _recount_series(ids: Iterable[int]) -> None:
             s.last_step = last_row.step if last_row else None
             s.last_wall_time = last_row.wall_time if last_row else None
             s.first_step = first_row.step if first_row else None
-        s.save(update_fields=["count", "last_step", "last_wall_time", "first_step"])
+        s.save(
+            update_fields=[
+                "count",
+                "last_step",
+                "last_wall_time",
+                "first_step",
+                "chunk_count",
+                "tail_points",
+            ]
+        )
 
 
 def _append_scalars(
@@ -301,10 +316,13 @@ def _append_scalars(
         if values.dtype != np.float32:
             values = values.astype(np.float64, copy=False)
         # Merge into a small trailing chunk so live tails do not leave thousands of tiny rows.
-        last = ScalarChunk.objects.filter(series=series).order_by("-seq").first()
-        next_seq = 0 if last is None else last.seq + 1
+        # The series row knows the last chunk's size, so only a merge costs a query.
+        last = None
+        if series.chunk_count and series.tail_points < MERGE_BELOW:
+            last = ScalarChunk.objects.filter(series=series, seq=series.chunk_count - 1).first()
+        next_seq = series.chunk_count
         start = 0
-        if last is not None and last.count < MERGE_BELOW:
+        if last is not None:
             ls, lw, lv = chunk_arrays(last)
             take = min(n, CHUNK_POINTS - last.count)
             vdt = _widen(lv, values)
@@ -316,13 +334,16 @@ def _append_scalars(
             )
             last.save()
             start = take
+            series.tail_points = last.count
         while start < n:
             stop = min(n, start + CHUNK_POINTS)
             chunk = ScalarChunk(series=series, seq=next_seq)
             _fill_chunk(chunk, steps[start:stop], walls[start:stop], values[start:stop])
             new_chunks.append(chunk)
             next_seq += 1
+            series.tail_points = stop - start
             start = stop
+        series.chunk_count = next_seq
         if series.first_step is None:
             series.first_step = int(steps[0])
         series.count += n
@@ -499,6 +520,8 @@ def _save_series(cache: _SeriesCache) -> None:
                 "dtype",
                 "max_samples",
                 "stored_bytes",
+                "chunk_count",
+                "tail_points",
             ],
             batch_size=500,
         )

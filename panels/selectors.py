@@ -7,13 +7,12 @@ or plain Python structures; views turn them into JSON/CSV with `tbhub.jsonutil`.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from django.core.cache import cache
+from django.db import connection
 from django.db.models import Count, Max, Q, QuerySet, Sum
 
 from hub.models import Project
@@ -32,6 +31,7 @@ from ingest.models import (
 )
 from ingest.store import chunk_arrays
 from panels.downsample import minmax_indices
+from tbhub.cacheutil import cache_get, cache_get_many, cache_set, cache_set_many
 
 # Tag kinds as the API names them (TensorBoard plugin names), and the series kind behind each.
 API_KINDS: dict[str, str] = {
@@ -72,17 +72,11 @@ def runs_list(*, project: Project, include_hidden: bool = True) -> list[dict[str
     """All runs of a project with their tags per kind and their ingest status, in TensorBoard's
     order (start time, then name; runs without data last). Cached per data version."""
     key = f"runs:{project.pk}:{int(include_hidden)}:{project_data_version(project=project)}"
-    try:
-        hit = cache.get(key)
-    except Exception:
-        hit = None
+    hit = cache_get(key)
     if hit is not None:
         return list(hit)
     out = _runs_list_uncached(project=project, include_hidden=include_hidden)
-    try:
-        cache.set(key, out, timeout=600)
-    except Exception:
-        pass  # the cache is an accelerator; the hub is correct without it
+    cache_set(key, out, timeout=600)
     return out
 
 
@@ -100,18 +94,11 @@ def _runs_list_uncached(*, project: Project, include_hidden: bool) -> list[dict[
             "hidden",
             "missing",
             "note",
+            "version",
         )
     )
     ids = [r["id"] for r in runs]
-    tags: dict[int, dict[str, list[str]]] = defaultdict(dict)
-    for run_id, tag, kind in (
-        Series.objects.filter(run_id__in=ids, count__gt=0)
-        .values_list("run_id", "tag", "kind")
-        .order_by("run_id", "tag")
-    ):
-        for api_kind, series_kind in API_KINDS.items():
-            if kind == series_kind:
-                tags[run_id].setdefault(api_kind, []).append(tag)
+    tags = _run_tags(runs)
     graphs = set(
         GraphBlob.objects.filter(
             run_id__in=ids, kind__in=[GraphKind.GRAPH_DEF, GraphKind.TRACE, GraphKind.KERAS]
@@ -174,6 +161,39 @@ def _runs_list_uncached(*, project: Project, include_hidden: bool) -> list[dict[
         )
     )
     return result
+
+
+def _run_tags(runs: list[dict[str, Any]]) -> dict[int, dict[str, list[str]]]:
+    """Tags per run and API kind. Cached per (run, version): after a commit only the runs that
+    changed are recomputed, so a live project with thousands of runs stays cheap to list."""
+    keys = {f"rtags:{r['id']}:{r['version']}": r["id"] for r in runs}
+    hits = cache_get_many(list(keys))
+    out: dict[int, dict[str, list[str]]] = {keys[k]: v for k, v in hits.items()}
+    missing = [rid for k, rid in keys.items() if k not in hits]
+    if missing:
+        fresh: dict[int, dict[str, list[str]]] = {rid: {} for rid in missing}
+        qs = Series.objects.filter(run_id__in=missing, count__gt=0)
+        if connection.vendor == "postgresql":
+            from django.contrib.postgres.aggregates import ArrayAgg
+
+            rows = qs.values("run_id", "kind").annotate(tags=ArrayAgg("tag", order_by="tag"))
+            for row in rows:
+                fresh[row["run_id"]][row["kind"]] = list(row["tags"])
+        else:
+            for run_id, tag, kind in qs.values_list("run_id", "tag", "kind").order_by("tag"):
+                fresh[run_id].setdefault(kind, []).append(tag)
+        by_api: dict[int, dict[str, list[str]]] = {}
+        for rid, per_kind in fresh.items():
+            by_api[rid] = {
+                api_kind: per_kind.get(series_kind, [])
+                for api_kind, series_kind in API_KINDS.items()
+            }
+        out.update(by_api)
+        versions = {r["id"]: r["version"] for r in runs}
+        cache_set_many(
+            {f"rtags:{rid}:{versions[rid]}": v for rid, v in by_api.items()}, timeout=86400
+        )
+    return out
 
 
 def run_get(*, project: Project, name: str | None = None, run_id: int | None = None) -> Run:

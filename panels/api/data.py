@@ -11,7 +11,6 @@ import csv
 import io
 from collections.abc import Callable
 
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
@@ -30,6 +29,7 @@ from panels.api.common import (
     param,
 )
 from tbhub import jsonutil
+from tbhub.cacheutil import cache_get, cache_set
 
 MAX_POINTS_CAP = 10_000_000
 
@@ -63,7 +63,7 @@ def _scalars(request: HttpRequest, project: Project) -> HttpResponse:
     cache_key = None
     if max_points is not None and fmt == "json":
         cache_key = f"scv:{series.pk}:{run.version}:{max_points}:{x}:{start}:{end}"
-        cached = _cache_get(cache_key)
+        cached = cache_get(cache_key)
         if cached is not None:
             return json_bytes_response(cached)
     if max_points is None:
@@ -86,23 +86,8 @@ def _scalars(request: HttpRequest, project: Project) -> HttpResponse:
         ]
     )
     if cache_key is not None:
-        _cache_set(cache_key, body)
+        cache_set(cache_key, body, timeout=3600)
     return json_bytes_response(body)
-
-
-def _cache_get(key: str) -> bytes | None:
-    try:
-        value = cache.get(key)
-    except Exception:  # Redis down or flushed: the hub stays correct, just slower
-        return None
-    return value if isinstance(value, bytes) else None
-
-
-def _cache_set(key: str, body: bytes) -> None:
-    try:
-        cache.set(key, body, timeout=3600)
-    except Exception:
-        return
 
 
 def _scalars_csv(run: str, tag: str, data: selectors.ScalarSeriesData) -> HttpResponse:

@@ -10,6 +10,7 @@ import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -377,6 +378,7 @@ def test_worker_killed_mid_ingest_loses_and_doubles_nothing(tmp_path: Path) -> N
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "TBHUB_READ_CHUNK_BYTES": "65536",
         "DJANGO_SETTINGS_MODULE": "tbhub.settings",
+        "TBHUB_LOCAL_ROOTS": tempfile.gettempdir(),
     }
     code = (
         "import django; django.setup();"

@@ -7,6 +7,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +35,7 @@ def team_processes(tmp_path: Path) -> Iterator[None]:
         **os.environ,
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "DJANGO_SETTINGS_MODULE": "tbhub.settings",
+        "TBHUB_LOCAL_ROOTS": tempfile.gettempdir(),
         "TBHUB_LOG_LEVEL": os.environ.get("TBHUB_TEST_WORKER_LOG_LEVEL", "WARNING"),
     }
     worker = subprocess.Popen(

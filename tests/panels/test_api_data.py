@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.test import Client
+from django.test import Client, override_settings
 
 from hub.models import Project
 from ingest import dispatch, services
@@ -18,6 +20,13 @@ from ingest.models import Run, Source
 from tests.ingest.test_services import record, scalar_event, version_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _local_sources_allowed() -> Iterator[None]:
+    """These tests read logs from pytest's temporary directories."""
+    with override_settings(TBHUB_LOCAL_ROOTS=[tempfile.gettempdir()]):
+        yield
 
 
 @pytest.fixture
