@@ -157,7 +157,7 @@ class Kind(models.TextChoices):
 
 
 class Series(models.Model):
-    """One time series (run × tag), classified once from the tag's first value, like TensorBoard."""
+    """One time series (run x tag), classified once from the tag's first value, like TensorBoard."""
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="series")
     tag = models.TextField()
@@ -213,6 +213,9 @@ class ScalarChunk(models.Model):
             models.UniqueConstraint(fields=["series", "seq"], name="scalarchunk_series_seq")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.series_id}#{self.seq} ({self.count} points)"
+
 
 class HistogramPoint(models.Model):
     """One histogram event: buckets as served plus the nine distribution percentiles."""
@@ -228,6 +231,9 @@ class HistogramPoint(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["series", "seq"])]
+
+    def __str__(self) -> str:
+        return f"{self.series_id}@{self.step}"
 
 
 class ImagePoint(models.Model):
@@ -248,6 +254,9 @@ class ImagePoint(models.Model):
     class Meta:
         indexes = [models.Index(fields=["series", "seq"])]
 
+    def __str__(self) -> str:
+        return f"{self.series_id}@{self.step}[{self.index}]"
+
 
 class TextPoint(models.Model):
     """One text summary event: a DT_STRING tensor of any shape, as UTF-8 strings."""
@@ -261,6 +270,9 @@ class TextPoint(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["series", "seq"])]
+
+    def __str__(self) -> str:
+        return f"{self.series_id}@{self.step}"
 
 
 class TensorPoint(models.Model):
@@ -276,6 +288,9 @@ class TensorPoint(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["series", "seq"])]
+
+    def __str__(self) -> str:
+        return f"{self.series_id}@{self.step}"
 
 
 class GraphKind(models.TextChoices):
@@ -301,3 +316,6 @@ class GraphBlob(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["run", "kind", "seq"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.tag}@{self.step}"

@@ -11,6 +11,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -33,7 +34,7 @@ from ingest.models import (
     TensorPoint,
     TextPoint,
 )
-from ingest.semantics import LoaderState, Purge
+from ingest.semantics import LoaderState, Purge, keep_mask, kept
 
 # A scalar chunk holds at most this many points; a trailing chunk smaller than MERGE_BELOW is
 # rewritten with the next points instead of leaving many tiny chunks behind a live tail.
@@ -88,22 +89,6 @@ def loader_state(run: Run) -> LoaderState:
         file_version=run.file_version,
         seen_session_start=run.seen_session_start,
         most_recent_step=run.most_recent_step,
-    )
-
-
-def _keep_mask(
-    seq: npt.NDArray[np.int64], steps: npt.NDArray[np.int64], tag: str, purges: list[Purge]
-) -> npt.NDArray[np.bool_]:
-    keep = np.ones(len(seq), dtype=bool)
-    for p in purges:
-        if p.tags is None or tag in p.tags:
-            keep &= ~((seq < p.seq) & (steps >= p.step))
-    return keep
-
-
-def _kept(seq: int, step: int, tag: str, purges: list[Purge]) -> bool:
-    return not any(
-        (p.tags is None or tag in p.tags) and seq < p.seq and step >= p.step for p in purges
     )
 
 
@@ -255,7 +240,7 @@ def _recount_series(ids: Iterable[int]) -> None:
             else:
                 s.last_step = s.last_wall_time = s.first_step = None
         else:
-            model = {
+            model: Any = {
                 Kind.HISTOGRAM: HistogramPoint,
                 Kind.IMAGE: ImagePoint,
                 Kind.TEXT: TextPoint,
@@ -307,7 +292,7 @@ def _append_scalars(
             )
             values = np.concatenate([b.values.astype(vdt, copy=False) for b in tag_blocks])[order]
         if purges:
-            keep = _keep_mask(seq, steps, tag, purges)
+            keep = keep_mask(seq, steps, tag, purges)
             if not keep.all():
                 steps, walls, values = steps[keep], walls[keep], values[keep]
         n = len(steps)
@@ -325,12 +310,12 @@ def _append_scalars(
         if last is not None:
             ls, lw, lv = chunk_arrays(last)
             take = min(n, CHUNK_POINTS - last.count)
-            vdt = _widen(lv, values)
+            wide = _widen(lv, values)
             _fill_chunk(
                 last,
                 np.concatenate([ls, steps[:take]]),
                 np.concatenate([lw, walls[:take]]),
-                np.concatenate([lv.astype(vdt), values[:take].astype(vdt)]),
+                np.concatenate([lv.astype(wide), values[:take].astype(wide)]),
             )
             last.save()
             start = take
@@ -382,7 +367,7 @@ def _append_rows(
 ) -> None:
     hist_rows: list[HistogramPoint] = []
     for h in batch.histograms:
-        if not _kept(h.seq, h.step, h.tag, purges):
+        if not kept(h.seq, h.step, h.tag, purges):
             continue
         s = cache.get(h.tag)
         buckets = np.ascontiguousarray(h.buckets, dtype="<f8").reshape(-1, 3)
@@ -405,7 +390,7 @@ def _append_rows(
 
     img_rows: list[ImagePoint] = []
     for im in batch.images:
-        if not _kept(im.seq, im.step, im.tag, purges):
+        if not kept(im.seq, im.step, im.tag, purges):
             continue
         s = cache.get(im.tag)
         s.max_samples = max(s.max_samples, len(im.images))
@@ -433,7 +418,7 @@ def _append_rows(
 
     text_rows: list[TextPoint] = []
     for t in batch.texts:
-        if not _kept(t.seq, t.step, t.tag, purges):
+        if not kept(t.seq, t.step, t.tag, purges):
             continue
         s = cache.get(t.tag)
         seq = _touch(s, t.step, t.wall_time, sum(len(v) for v in t.values) + 32, cache)
@@ -453,7 +438,7 @@ def _append_rows(
 
     tensor_rows: list[TensorPoint] = []
     for te in batch.tensors:
-        if not _kept(te.seq, te.step, te.tag, purges):
+        if not kept(te.seq, te.step, te.tag, purges):
             continue
         s = cache.get(te.tag)
         seq = _touch(s, te.step, te.wall_time, len(te.tensor), cache)
@@ -476,7 +461,7 @@ def _append_rows(
     if batch.graphs:
         base = (GraphBlob.objects.filter(run=run).aggregate(m=Max("seq"))["m"] or -1) + 1
         for i, g in enumerate(batch.graphs):
-            if not _kept(g.seq, g.step, g.tag, purges):
+            if not kept(g.seq, g.step, g.tag, purges):
                 continue
             graph_rows.append(
                 GraphBlob(

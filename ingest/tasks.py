@@ -11,8 +11,8 @@ import logging
 from typing import Any
 
 from celery import shared_task
-from django.db import DatabaseError, InterfaceError
 from django.core.cache import cache
+from django.db import DatabaseError, InterfaceError
 
 from ingest import services
 

@@ -8,7 +8,7 @@ or plain Python structures; views turn them into JSON/CSV with `tbhub.jsonutil`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -98,7 +98,7 @@ def _runs_list_uncached(*, project: Project, include_hidden: bool) -> list[dict[
         )
     )
     ids = [r["id"] for r in runs]
-    tags = _run_tags(runs)
+    tags = _run_tags(cast(list[dict[str, Any]], runs))
     graphs = set(
         GraphBlob.objects.filter(
             run_id__in=ids, kind__in=[GraphKind.GRAPH_DEF, GraphKind.TRACE, GraphKind.KERAS]
@@ -310,13 +310,19 @@ def histogram_series_read(
 
 
 def image_series_read(*, series: Series) -> list[dict[str, Any]]:
-    return list(
-        ImagePoint.objects.filter(series=series)
-        .order_by("seq")
-        .values(
-            "id", "step", "wall_time", "index", "width", "height", "content_type", "size", "sha256"
-        )
+    rows = ImagePoint.objects.filter(series=series).order_by("seq")
+    fields = (
+        "id",
+        "step",
+        "wall_time",
+        "index",
+        "width",
+        "height",
+        "content_type",
+        "size",
+        "sha256",
     )
+    return cast(list[dict[str, Any]], list(rows.values(*fields)))
 
 
 def image_get(*, project: Project, image_id: int) -> ImagePoint:
@@ -331,8 +337,5 @@ def image_get(*, project: Project, image_id: int) -> ImagePoint:
 
 
 def text_series_read(*, series: Series) -> list[dict[str, Any]]:
-    return list(
-        TextPoint.objects.filter(series=series)
-        .order_by("seq")
-        .values("step", "wall_time", "shape", "values")
-    )
+    rows = TextPoint.objects.filter(series=series).order_by("seq")
+    return cast(list[dict[str, Any]], list(rows.values("step", "wall_time", "shape", "values")))

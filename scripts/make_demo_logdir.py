@@ -85,7 +85,9 @@ def write_graph_run(root: Path) -> None:
     node("loss/Mean", "Mean", "loss/xent")
     node("train/init", "NoOp", "^dense1/kernel", "^dense2/kernel")
     writer = EventFileWriter(str(root / "graph"))
-    writer.add_event(event_pb2.Event(wall_time=time.time(), step=0, graph_def=g.SerializeToString()))
+    writer.add_event(
+        event_pb2.Event(wall_time=time.time(), step=0, graph_def=g.SerializeToString())
+    )
     writer.close()
 
 

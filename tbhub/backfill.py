@@ -35,8 +35,13 @@ def backfill(url: str, *, project: str, options: dict[str, Any], quiet: bool = F
         total = files.aggregate(n=Sum("size"))["n"] or 0
         done = files.aggregate(n=Sum("offset"))["n"] or 0
         bar = tqdm(
-            total=total, initial=done, unit="B", unit_scale=True, disable=quiet or None,
-            file=sys.stderr, desc=project,
+            total=total,
+            initial=done,
+            unit="B",
+            unit_scale=True,
+            disable=quiet or None,
+            file=sys.stderr,
+            desc=project,
         )
         pending = list(
             Run.objects.filter(source=source, files__size__gt=F("files__offset"))

@@ -151,7 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--db", default=None, help="SQLite file to keep the store in (default: temporary)"
     )
 
-    sub.add_parser("export", help="decode a log directory and print it (JSONL or CSV)", add_help=False)
+    sub.add_parser(
+        "export", help="decode a log directory and print it (JSONL or CSV)", add_help=False
+    )
 
     i = sub.add_parser("ingest", help="team mode: backfill a source into a project")
     i.add_argument("source")
@@ -163,8 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--port", type=int, default=8000)
     w.add_argument("--workers", type=int, default=1)
 
-    sub.add_parser("worker", help="team mode: a Celery worker (extra args go to celery)", add_help=False)
-    sub.add_parser("beat", help="team mode: the Celery beat scheduler (run exactly one)", add_help=False)
+    sub.add_parser(
+        "worker", help="team mode: a Celery worker (extra args go to celery)", add_help=False
+    )
+    sub.add_parser(
+        "beat", help="team mode: the Celery beat scheduler (run exactly one)", add_help=False
+    )
     sub.add_parser("manage", help="Django management commands", add_help=False)
     return p
 

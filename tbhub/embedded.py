@@ -107,9 +107,8 @@ def serve(logdir: str, host: str, port: int) -> int:
     import django
 
     django.setup()
-    from django.conf import settings
-
     import uvicorn
+    from django.conf import settings
 
     from ingest import dispatch, notices
 

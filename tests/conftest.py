@@ -31,9 +31,9 @@ def wait_http(url: str, timeout: float = 20.0) -> None:
     last: Exception | None = None
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - loopback test server
+            with urllib.request.urlopen(url, timeout=1):
                 return
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             last = exc
             time.sleep(0.1)
     raise RuntimeError(f"{url} did not come up: {last}")
@@ -72,8 +72,15 @@ def gcs_emulator() -> Iterator[str]:
     """gcp-storage-emulator in memory on a free loopback port; yields its endpoint URL."""
     port = free_port()
     proc = subprocess.Popen(
-        [str(BIN / "gcp-storage-emulator"), "start", "--host", "127.0.0.1", "--port", str(port),
-         "--in-memory"],
+        [
+            str(BIN / "gcp-storage-emulator"),
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--in-memory",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

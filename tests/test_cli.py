@@ -50,7 +50,9 @@ def serve(logdir: Path, *extra: str, tmpdir: Path | None = None) -> Iterator[str
                 break
             except (urllib.error.URLError, ConnectionError):
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(proc.stderr.read() if proc.stderr else "serve died") from None
+                    raise RuntimeError(
+                        proc.stderr.read() if proc.stderr else "serve died"
+                    ) from None
                 time.sleep(0.1)
         yield base
     finally:
@@ -59,7 +61,7 @@ def serve(logdir: Path, *extra: str, tmpdir: Path | None = None) -> Iterator[str
 
 
 def get(url: str) -> dict:  # type: ignore[type-arg]
-    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - loopback
+    with urllib.request.urlopen(url, timeout=5) as resp:
         return json.loads(resp.read())
 
 

@@ -14,10 +14,15 @@ def lz4(apps, schema_editor):  # type: ignore[no-untyped-def]
     if schema_editor.connection.vendor != "postgresql":
         return
     with schema_editor.connection.cursor() as cur:
-        cur.execute("SELECT count(*) FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)")
+        cur.execute(
+            "SELECT count(*) FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)"
+        )
         if not cur.fetchone()[0]:
             return
-        for table, cols in (("ingest_scalarchunk", COLUMNS), ("ingest_histogrampoint", ("buckets",))):
+        for table, cols in (
+            ("ingest_scalarchunk", COLUMNS),
+            ("ingest_histogrampoint", ("buckets",)),
+        ):
             for col in cols:
                 cur.execute(f'ALTER TABLE {table} ALTER COLUMN "{col}" SET COMPRESSION lz4')
 

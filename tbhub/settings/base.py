@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from tbhub.settings import env
 
@@ -171,7 +172,7 @@ TBHUB_ALLOWED_ENDPOINTS = env.get_list("TBHUB_ALLOWED_ENDPOINTS")
 # ---- logging ------------------------------------------------------------------------------
 TBHUB_LOG_LEVEL = env.get_str("TBHUB_LOG_LEVEL", "INFO").upper()
 TBHUB_LOG_FORMAT = env.get_str("TBHUB_LOG_FORMAT", "text")
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {

@@ -5,6 +5,7 @@ The CLI sets TBHUB_DB_PATH (a temporary file unless --db is given) before Django
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from tbhub.settings import env
 from tbhub.settings.base import *
@@ -18,7 +19,7 @@ SECRET_KEY = env.get_str("TBHUB_SECRET_KEY") or "embedded-" + __import__("secret
 _db_path = env.get_str("TBHUB_DB_PATH") or str(
     Path(tempfile.gettempdir()) / "tbhub-embedded.sqlite3"
 )
-DATABASES = {
+DATABASES: dict[str, Any] = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": _db_path,
@@ -31,8 +32,8 @@ DATABASES = {
         },
     }
 }
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+CACHES: dict[str, Any] = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CHANNEL_LAYERS: dict[str, Any] = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 # No broker: the in-process runner calls the same services directly (tbhub/embedded.py).
 CELERY_BROKER_URL = "memory://"
 CELERY_TASK_ALWAYS_EAGER = False

@@ -4,6 +4,7 @@ Fails fast at start-up when a required value is missing (ImproperlyConfigured).
 """
 
 from datetime import timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 import dj_database_url
@@ -26,7 +27,7 @@ SECRET_KEY = env.require(
     "TBHUB_SECRET_KEY", "team mode signs sessions and encrypts source credentials with it"
 )
 
-DATABASES = {
+DATABASES: dict[str, Any] = {
     "default": dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=True)
 }
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
@@ -40,7 +41,7 @@ if _redis.scheme not in ("redis", "rediss"):
 REDIS_URL = _redis_url
 # Everything tbhub keeps in Redis is under this prefix, so one Redis can serve several hubs.
 TBHUB_REDIS_PREFIX = env.get_str("TBHUB_REDIS_PREFIX", "tbhub")
-CACHES = {
+CACHES: dict[str, Any] = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": _redis_url,
@@ -48,7 +49,7 @@ CACHES = {
         "TIMEOUT": 3600,
     }
 }
-CHANNEL_LAYERS = {
+CHANNEL_LAYERS: dict[str, Any] = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {

@@ -33,7 +33,9 @@ def _points(run: Run) -> list[tuple[int, float]]:
 
 
 def _exercise(source: Source, put) -> None:  # type: ignore[no-untyped-def]
-    body = record(version_event()) + b"".join(record(scalar_event("x", i, float(i))) for i in range(20))
+    body = record(version_event()) + b"".join(
+        record(scalar_event("x", i, float(i))) for i in range(20)
+    )
     put("exp/a/events.out.tfevents.1.h", body)
     put("exp/b/events.out.tfevents.1.h", body[: len(body) - 5])  # last record still being written
     _ingest(source)
@@ -56,8 +58,9 @@ def test_s3_source_ingests_incrementally(moto_server: str) -> None:
     import s3fs
 
     bucket = f"tb-{uuid.uuid4().hex[:10]}"
-    admin = s3fs.S3FileSystem(key="testing", secret="testing", endpoint_url=moto_server,
-                              skip_instance_cache=True)
+    admin = s3fs.S3FileSystem(
+        key="testing", secret="testing", endpoint_url=moto_server, skip_instance_cache=True
+    )
     admin.mkdir(bucket)
     project = Project.objects.create(slug="s3", name="S3")
     source = Source.objects.create(
@@ -73,8 +76,9 @@ def test_gcs_source_ingests_incrementally(gcs_emulator: str) -> None:
     import gcsfs
 
     bucket = f"tb-{uuid.uuid4().hex[:10]}"
-    admin = gcsfs.GCSFileSystem(project="test", token="anon", endpoint_url=gcs_emulator,
-                                skip_instance_cache=True)
+    admin = gcsfs.GCSFileSystem(
+        project="test", token="anon", endpoint_url=gcs_emulator, skip_instance_cache=True
+    )
     admin.mkdir(bucket)
     project = Project.objects.create(slug="gcs", name="GCS")
     source = Source.objects.create(

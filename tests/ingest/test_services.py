@@ -89,7 +89,7 @@ def record(payload: bytes) -> bytes:
 
 
 def scalar_event(tag: str, step: int, value: float, wall: float = 1.0) -> bytes:
-    from tensorboard.compat.proto import event_pb2, summary_pb2
+    from tensorboard.compat.proto import event_pb2
 
     ev = event_pb2.Event(wall_time=wall, step=step)
     ev.summary.value.add(tag=tag, simple_value=value)
@@ -242,7 +242,7 @@ def test_hostile_length_never_allocates_and_is_reported(tmp_path: Path) -> None:
 
 
 def test_float64_scalars_are_kept(tmp_path: Path) -> None:
-    from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2
+    from tensorboard.compat.proto import event_pb2, tensor_pb2
 
     run = tmp_path / "r"
     run.mkdir()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +48,7 @@ def local_backend(tmp_path: Path) -> Backend:
 
 
 @pytest.fixture
-def s3_backend(moto_server: str) -> Iterator[Backend]:
+def s3_backend(moto_server: str) -> Backend:
     import s3fs
 
     bucket = f"tb-{uuid.uuid4().hex[:12]}"
@@ -69,11 +69,11 @@ def s3_backend(moto_server: str) -> Iterator[Backend]:
         credentials={"key": "testing", "secret": "testing"},
         from_env=False,
     )
-    yield Backend(f"s3://{bucket}/logs", put, ld)
+    return Backend(f"s3://{bucket}/logs", put, ld)
 
 
 @pytest.fixture
-def gcs_backend(gcs_emulator: str) -> Iterator[Backend]:
+def gcs_backend(gcs_emulator: str) -> Backend:
     import gcsfs
 
     assert gcsfs.GCSFileSystem.__module__ == "gcsfs.core"  # the 60 s control-plane trap is off
@@ -91,11 +91,16 @@ def gcs_backend(gcs_emulator: str) -> Iterator[Backend]:
         options={"endpoint_url": gcs_emulator, "project": "test", "anon": True},
         from_env=False,
     )
-    yield Backend(f"gs://{bucket}/logs", put, ld)
+    return Backend(f"gs://{bucket}/logs", put, ld)
 
 
-@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.cloud),
-                        pytest.param("gcs", marks=pytest.mark.cloud)])
+@pytest.fixture(
+    params=[
+        "local",
+        pytest.param("s3", marks=pytest.mark.cloud),
+        pytest.param("gcs", marks=pytest.mark.cloud),
+    ]
+)
 def backend(request: pytest.FixtureRequest) -> Backend:
     return request.getfixturevalue(f"{request.param}_backend")
 

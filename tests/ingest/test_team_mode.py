@@ -79,7 +79,8 @@ def test_workers_and_beat_ingest_live_and_notify(tmp_path: Path, team_processes:
     (logdir / "run1").mkdir(parents=True)
     path = logdir / "run1" / "events.out.tfevents.1.host"
     path.write_bytes(
-        record(version_event()) + b"".join(record(scalar_event("loss", i, float(i))) for i in range(100))
+        record(version_event())
+        + b"".join(record(scalar_event("loss", i, float(i))) for i in range(100))
     )
     project = Project.objects.create(slug="team", name="Team")
     source = Source.objects.create(project=project, url=str(logdir))
