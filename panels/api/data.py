@@ -28,28 +28,30 @@ from panels.api.common import (
     json_response,
     param,
 )
+from panels.scopes import ProjectScope, RunScope
 from tbhub import jsonutil
 from tbhub.cacheutil import cache_get, cache_set
 
 MAX_POINTS_CAP = 10_000_000
 
 
-def _run_from_params(request: HttpRequest, project: Project) -> Run:
+def run_from_params(request: HttpRequest, scope: RunScope) -> Run:
+    """The run named by `run_id=` or `run=`, resolved through the caller's scope."""
     run_id = int_param(request, "run_id", minimum=1)
     if run_id is not None:
-        return selectors.run_get(project=project, run_id=run_id)
+        return scope.run_get(run_id=run_id)
     name = param(request, "run")
     if name is None:
         raise BadRequest("missing query parameter 'run' (or 'run_id')")
-    return selectors.run_get(project=project, name=name)
+    return scope.run_get(name=name)
 
 
 def _runs(project: Project) -> HttpResponse:
     return json_response({"runs": selectors.runs_list(project=project)})
 
 
-def _scalars(request: HttpRequest, project: Project) -> HttpResponse:
-    run = _run_from_params(request, project)
+def _scalars(request: HttpRequest, scope: RunScope) -> HttpResponse:
+    run = run_from_params(request, scope)
     tag = param(request, "tag", required=True)
     assert tag is not None
     max_points = int_param(request, "max_points", minimum=2, maximum=MAX_POINTS_CAP)
@@ -110,8 +112,8 @@ def _attachment(filename: str) -> str:
     return f"attachment; filename=\"{safe}\"; filename*=UTF-8''{quote(filename)}"
 
 
-def _histograms(request: HttpRequest, project: Project) -> HttpResponse:
-    run = _run_from_params(request, project)
+def _histograms(request: HttpRequest, scope: RunScope) -> HttpResponse:
+    run = run_from_params(request, scope)
     tag = param(request, "tag", required=True)
     assert tag is not None
     series = selectors.series_get(run=run, tag=tag, kind=Kind.HISTOGRAM)
@@ -122,8 +124,8 @@ def _histograms(request: HttpRequest, project: Project) -> HttpResponse:
     return json_response({"run": run.name, "tag": tag, "points": points})
 
 
-def _distributions(request: HttpRequest, project: Project) -> HttpResponse:
-    run = _run_from_params(request, project)
+def _distributions(request: HttpRequest, scope: RunScope) -> HttpResponse:
+    run = run_from_params(request, scope)
     tag = param(request, "tag", required=True)
     assert tag is not None
     series = selectors.series_get(run=run, tag=tag, kind=Kind.HISTOGRAM)
@@ -134,8 +136,8 @@ def _distributions(request: HttpRequest, project: Project) -> HttpResponse:
     return json_response({"run": run.name, "tag": tag, "points": points})
 
 
-def _images(request: HttpRequest, project: Project, url_prefix: str) -> HttpResponse:
-    run = _run_from_params(request, project)
+def _images(request: HttpRequest, scope: RunScope) -> HttpResponse:
+    run = run_from_params(request, scope)
     tag = param(request, "tag", required=True)
     assert tag is not None
     series = selectors.series_get(run=run, tag=tag, kind=Kind.IMAGE)
@@ -160,7 +162,7 @@ def _images(request: HttpRequest, project: Project, url_prefix: str) -> HttpResp
                 "height": img["height"],
                 "content_type": img["content_type"],
                 "size": img["size"],
-                "url": f"{url_prefix}/images/{img['id']}",
+                "url": f"{scope.url_prefix}/images/{img['id']}",
             }
         )
     return json_response(
@@ -168,8 +170,8 @@ def _images(request: HttpRequest, project: Project, url_prefix: str) -> HttpResp
     )
 
 
-def _image_bytes(request: HttpRequest, project: Project, image_id: int) -> HttpResponse:
-    img = selectors.image_get(project=project, image_id=image_id)
+def _image_bytes(request: HttpRequest, scope: RunScope, image_id: int) -> HttpResponse:
+    img = scope.image_get(image_id=image_id)
     etag = f'"{img.sha256}"'
     if request.headers.get("If-None-Match") == etag:
         resp = HttpResponse(status=304)
@@ -183,8 +185,8 @@ def _image_bytes(request: HttpRequest, project: Project, image_id: int) -> HttpR
     return resp
 
 
-def _text(request: HttpRequest, project: Project) -> HttpResponse:
-    run = _run_from_params(request, project)
+def _text(request: HttpRequest, scope: RunScope) -> HttpResponse:
+    run = run_from_params(request, scope)
     tag = param(request, "tag", required=True)
     assert tag is not None
     series = selectors.series_get(run=run, tag=tag, kind=Kind.TEXT)
@@ -197,14 +199,27 @@ def _text(request: HttpRequest, project: Project) -> HttpResponse:
 
 # ---- URL-bound views --------------------------------------------------------------------------
 
-Handler = Callable[[HttpRequest, Project], HttpResponse]
+Handler = Callable[[HttpRequest, RunScope], HttpResponse]
+
+# The payload builders, by endpoint name: share-link views (issue #5) reuse exactly these.
+HANDLERS: dict[str, Handler] = {
+    "scalars": _scalars,
+    "histograms": _histograms,
+    "distributions": _distributions,
+    "images": _images,
+    "text": _text,
+}
+
+
+def image_bytes(request: HttpRequest, scope: RunScope, image_id: int) -> HttpResponse:
+    return _image_bytes(request, scope, image_id)
 
 
 def _project_view(handler: Handler) -> Callable[[HttpRequest, str], HttpResponse]:
     @require_GET
     @api_errors
     def view(request: HttpRequest, slug: str) -> HttpResponse:
-        return handler(request, project_for_read(request, slug))
+        return handler(request, ProjectScope(project_for_read(request, slug)))
 
     return view
 
@@ -213,29 +228,29 @@ def _embedded_view(handler: Handler) -> Callable[[HttpRequest], HttpResponse]:
     @require_GET
     @api_errors
     def view(request: HttpRequest) -> HttpResponse:
-        return handler(request, embedded_project())
+        return handler(request, ProjectScope(embedded_project()))
 
     return view
 
 
-project_runs = _project_view(lambda request, project: _runs(project))
+def _runs_view(request: HttpRequest, scope: RunScope) -> HttpResponse:
+    assert isinstance(scope, ProjectScope)
+    return _runs(scope.project)
+
+
+project_runs = _project_view(_runs_view)
 project_scalars = _project_view(_scalars)
 project_histograms = _project_view(_histograms)
 project_distributions = _project_view(_distributions)
+project_images = _project_view(_images)
 project_text = _project_view(_text)
 
 
 @require_GET
 @api_errors
-def project_images(request: HttpRequest, slug: str) -> HttpResponse:
-    return _images(request, project_for_read(request, slug), f"/api/v1/projects/{slug}")
-
-
-@require_GET
-@api_errors
 def project_image_bytes(request: HttpRequest, slug: str, image_id: int) -> HttpResponse:
-    return _image_bytes(request, project_for_read(request, slug), image_id)
+    return _image_bytes(request, ProjectScope(project_for_read(request, slug)), image_id)
 
 
-embedded_runs = _embedded_view(lambda request, project: _runs(project))
+embedded_runs = _embedded_view(_runs_view)
 embedded_scalars = _embedded_view(_scalars)
