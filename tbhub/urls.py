@@ -8,6 +8,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 urlpatterns = [
+    path("", include("tbhub.ops_urls")),
     path("api/v1/", include("panels.api.urls")),
     path("", include("hub.urls")),
     path("admin/", admin.site.urls),

@@ -37,9 +37,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Probes and metrics answer before host validation (scrapers address pods by IP), and every
+    # request is logged with its URL pattern, never the raw path (share tokens live in paths).
+    "tbhub.ops.ProbeMiddleware",
+    "tbhub.ops.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.gzip.GZipMiddleware",
+    "tbhub.middleware.FastGZipMiddleware",
     # Everything under /api/ answers JSON, errors included, and never redirects.
     "hub.middleware.ApiJsonErrorsMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -164,6 +168,15 @@ TBHUB_LEASE_SECONDS = env.get_float("TBHUB_LEASE_SECONDS", 30.0)
 TBHUB_STORAGE_TIMEOUT_SECONDS = env.get_float("TBHUB_STORAGE_TIMEOUT_SECONDS", 20.0)
 TBHUB_GRAPH_MAX_NODES = env.get_int("TBHUB_GRAPH_MAX_NODES", 200_000)
 TBHUB_IMAGE_MAX_PIXELS = env.get_int("TBHUB_IMAGE_MAX_PIXELS", 64 * 1024 * 1024)
+
+# ---- retention (docs/RETENTION.md) ------------------------------------------------------------
+# Units of work per retention batch (a run emptied, an image series trimmed, a chunk reduced);
+# a project's pass re-enqueues itself batch after batch until done.
+TBHUB_RETENTION_BATCH = env.get_int("TBHUB_RETENTION_BATCH", 200)
+# The daily pass starts at this hour (UTC, 0-23) in team mode.
+TBHUB_RETENTION_HOUR = env.get_int("TBHUB_RETENTION_HOUR", 3)
+# The storage cap never empties a run that stored new events within this many hours.
+TBHUB_RETENTION_CAP_GRACE_HOURS = env.get_float("TBHUB_RETENTION_CAP_GRACE_HOURS", 24.0)
 
 # ---- sources (policy) -------------------------------------------------------------------------
 TBHUB_LOCAL_ROOTS = env.get_list("TBHUB_LOCAL_ROOTS", sep=":")

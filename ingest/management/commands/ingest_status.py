@@ -14,7 +14,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from tbhub.ops import file_aggregates, lag_seconds
+from tbhub.ops import ABSENT_STATES, file_aggregates, lag_seconds
 
 # Files that stopped being read ("corrupt" files go on being read; their records are counted).
 ERROR_STATES = ("stuck", "error")
@@ -43,6 +43,7 @@ def _numbers(agg: dict[str, Any] | None, now: Any) -> dict[str, Any]:
         "bad_records": agg.get("bad_records", 0),
         "files_in_error": sum(by_state.get(s, 0) for s in ERROR_STATES),
         "files_missing": by_state.get("missing", 0),
+        "files_deleted": by_state.get("deleted", 0),
     }
 
 
@@ -100,7 +101,7 @@ class Command(BaseCommand):
             for f in (
                 EventFile.objects.filter(run__source_id__in=source_ids)
                 .exclude(state="ok", bad_records=0)
-                .exclude(state="missing")
+                .exclude(state__in=ABSENT_STATES)
                 .order_by("run_id", "name")
                 .values("run_id", "name", "state", "error", "bad_records")
             ):
@@ -162,6 +163,8 @@ class Command(BaseCommand):
                 parts.append(f"files in error {d['files_in_error']}")
             if d["files_missing"]:
                 parts.append(f"missing {d['files_missing']}")
+            if d["files_deleted"]:
+                parts.append(f"data deleted {d['files_deleted']}")
             return "  ".join(parts)
 
         for p in report["projects"]:
