@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from django.db import connection
 from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
 
@@ -66,6 +67,81 @@ class CommitSummary:
     purged: bool = False
     points: int = 0
     graph: bool = False
+
+
+# ---- bulk writes ------------------------------------------------------------------------------
+# Django's psycopg backend binds parameters client-side: every MB-sized bytea is quoted into the
+# SQL text in Python. On PostgreSQL the data tables are written with binary COPY instead (psycopg's
+# C implementation), and the per-series counters with one UPDATE ... FROM (VALUES ...).
+
+_PG_TYPES = {
+    "ForeignKey": "int8",
+    "BigIntegerField": "int8",
+    "IntegerField": "int4",
+    "FloatField": "float8",
+    "CharField": "text",
+    "TextField": "text",
+    "BinaryField": "bytea",
+}
+
+
+def bulk_insert(model: Any, rows: list[Any], fields: list[str], batch_size: int = 500) -> None:
+    """Insert model instances (ids are not needed afterwards), by COPY on PostgreSQL."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(rows, batch_size=batch_size)
+        return
+    cols = [model._meta.get_field(f) for f in fields]
+    types = [_PG_TYPES[c.get_internal_type()] for c in cols]
+    names = ", ".join(connection.ops.quote_name(c.column) for c in cols)
+    attnames = [c.attname for c in cols]
+    sql = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({names}) FROM STDIN (FORMAT BINARY)"
+    with connection.cursor() as cursor:
+        raw = cursor.cursor
+        with raw.copy(sql) as copy:
+            copy.set_types(types)
+            for row in rows:
+                values = [getattr(row, a) for a in attnames]
+                copy.write_row([bytes(v) if isinstance(v, memoryview) else v for v in values])
+
+
+_SERIES_COUNTERS = [
+    ("count", "int8"),
+    ("next_seq", "int8"),
+    ("first_step", "int8"),
+    ("last_step", "int8"),
+    ("last_wall_time", "float8"),
+    ("dtype", "text"),
+    ("max_samples", "int4"),
+    ("stored_bytes", "int8"),
+    ("chunk_count", "int4"),
+    ("tail_points", "int4"),
+]
+
+
+def _update_series(rows: list[Series]) -> None:
+    if connection.vendor != "postgresql":
+        Series.objects.bulk_update(rows, [f for f, _ in _SERIES_COUNTERS], batch_size=500)
+        return
+    table = connection.ops.quote_name(Series._meta.db_table)
+    cols = ", ".join(f for f, _ in _SERIES_COUNTERS)
+    sets = ", ".join(f"{f} = v.{f}" for f, _ in _SERIES_COUNTERS)
+    casts = ", ".join(f"%s::{t}" for _, t in [("id", "int8"), *_SERIES_COUNTERS])
+    for start in range(0, len(rows), 500):
+        part = rows[start : start + 500]
+        values = ", ".join(f"({casts})" for _ in part)
+        params: list[Any] = []
+        for r in part:
+            params.append(r.pk)
+            params.extend(getattr(r, f) for f, _ in _SERIES_COUNTERS)
+        # Only our own column names and placeholders are interpolated; values are parameters.
+        sql = (
+            f"UPDATE {table} AS s SET {sets} FROM (VALUES {values}) AS v(id, {cols}) "  # noqa: S608
+            "WHERE s.id = v.id"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
 
 
 def registry_load(run: Run) -> d.TagRegistry:
@@ -342,7 +418,25 @@ def _append_scalars(
         summary.tags.setdefault("scalars", []).append(tag)
         summary.points += n
     if new_chunks:
-        ScalarChunk.objects.bulk_create(new_chunks, batch_size=200)
+        bulk_insert(
+            ScalarChunk,
+            new_chunks,
+            [
+                "series",
+                "seq",
+                "count",
+                "min_step",
+                "max_step",
+                "min_wall",
+                "max_wall",
+                "min_value",
+                "max_value",
+                "dtype",
+                "steps",
+                "wall_times",
+                "values",
+            ],
+        )
 
 
 def _touch(series: Series, step: int, wall: float, nbytes: int, cache: _SeriesCache) -> int:
@@ -386,7 +480,11 @@ def _append_rows(
         )
         summary.tags.setdefault("histograms", []).append(h.tag)
     if hist_rows:
-        HistogramPoint.objects.bulk_create(hist_rows, batch_size=500)
+        bulk_insert(
+            HistogramPoint,
+            hist_rows,
+            ["series", "seq", "step", "wall_time", "buckets", "percentiles"],
+        )
 
     img_rows: list[ImagePoint] = []
     for im in batch.images:
@@ -414,7 +512,23 @@ def _append_rows(
             )
         summary.tags.setdefault("images", []).append(im.tag)
     if img_rows:
-        ImagePoint.objects.bulk_create(img_rows, batch_size=100)
+        bulk_insert(
+            ImagePoint,
+            img_rows,
+            [
+                "series",
+                "seq",
+                "step",
+                "wall_time",
+                "index",
+                "width",
+                "height",
+                "content_type",
+                "sha256",
+                "size",
+                "data",
+            ],
+        )
 
     text_rows: list[TextPoint] = []
     for t in batch.texts:
@@ -494,22 +608,7 @@ def _node_count(g: d.GraphEvent) -> int | None:
 def _save_series(cache: _SeriesCache) -> None:
     rows = [cache.by_tag[t] for t in cache.dirty if t in cache.by_tag]
     if rows:
-        Series.objects.bulk_update(
-            rows,
-            [
-                "count",
-                "next_seq",
-                "first_step",
-                "last_step",
-                "last_wall_time",
-                "dtype",
-                "max_samples",
-                "stored_bytes",
-                "chunk_count",
-                "tail_points",
-            ],
-            batch_size=500,
-        )
+        _update_series(rows)
     cache.dirty.clear()
 
 
