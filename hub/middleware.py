@@ -27,6 +27,9 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 API_PREFIX = "/api/"
 # Browsable docs are pages: anonymous visitors are sent to the login form, not given JSON.
 API_PAGES = frozenset({"/api/v1/docs", "/api/v1/redoc"})
+# Reads through a share link (issue #5): a public link needs no login. The views check the link
+# (hub.comparisons.link_resolve) on every request and only answer GET.
+API_SHARED_PREFIX = "/api/v1/shared/"
 WWW_AUTHENTICATE = 'Bearer realm="tbhub"'
 
 
@@ -77,7 +80,12 @@ class HubAuthMiddleware:
                 return api_error(403, "this token is read-only")
         elif getattr(request, "user", None) is not None and request.user.is_authenticated:
             request.auth_via = "session"  # type: ignore[attr-defined]
-        if api and request.auth_via == "" and request.path_info not in API_PAGES:  # type: ignore[attr-defined]
+        if (
+            api
+            and request.auth_via == ""  # type: ignore[attr-defined]
+            and request.path_info not in API_PAGES
+            and not request.path_info.startswith(API_SHARED_PREFIX)
+        ):
             if hasattr(request, "user"):
                 request.user = AnonymousUser()
             return api_error(401, "authentication required")

@@ -119,8 +119,14 @@ class AuditAction(models.TextChoices):
     RUN_UNHIDE = "run.unhide", "run shown"
     RUN_NOTE = "run.note", "run note edited"
     RUN_REINGEST = "run.reingest", "run re-ingested"
+    RUN_DELETE_DATA = "run.delete_data", "run data deleted"
+    RETENTION_POLICY = "retention.policy", "retention policy changed"
+    RETENTION_RUN = "retention.run", "retention enforced"
     TOKEN_CREATE = "token.create", "token created"
     TOKEN_REVOKE = "token.revoke", "token revoked"
+    # A share link exposing runs of the project (one event per source project; issue #5).
+    SHARE_CREATE = "share.create", "share link created"
+    SHARE_REVOKE = "share.revoke", "share link revoked"
 
 
 class AuditEvent(models.Model):
@@ -160,3 +166,106 @@ class IngestHealth(Project):
         proxy = True
         verbose_name = "ingest health"
         verbose_name_plural = "ingest health"
+
+
+# ---- comparisons and share links (issue #5; docs/ARCHITECTURE.md#comparisons-and-share-links) --
+
+
+class Comparison(models.Model):
+    """A named selection of runs from one or several projects, with its whole view state.
+
+    Only its owner (or an admin) reads or changes it through `/api/v1/comparisons/…`; everyone
+    else reads it through a `ShareLink`. `key` is the stable short id in its URLs (`/c/{key}`).
+    Logic lives in `hub.comparisons`.
+    """
+
+    key = models.CharField(max_length=16, unique=True, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="comparisons"
+    )
+    title = models.CharField(max_length=200)
+    # The dashboard's view state, validated like the saved dashboard (panels.kinds.prefs) plus
+    # "panel"; run colours and the run selection are keyed by run id.
+    state = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        indexes = [models.Index(fields=["owner", "-updated_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.key})"
+
+
+class ComparisonRun(models.Model):
+    """One run of a comparison, in order. `run_id` is a plain id, not a foreign key: a run whose
+    source or project is deleted stays listed (reported as missing) instead of vanishing, and the
+    name and project it had are kept for that report."""
+
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="entries")
+    position = models.PositiveIntegerField()
+    run_id = models.BigIntegerField(db_index=True)
+    alias = models.CharField(max_length=200, blank=True, default="")
+    run_name = models.TextField(blank=True, default="")
+    project_slug = models.CharField(max_length=100, blank=True, default="")
+
+    class Meta:
+        ordering = ["comparison", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["comparison", "run_id"], name="comparison_run_once"),
+            models.UniqueConstraint(
+                fields=["comparison", "position"], name="comparison_run_position"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.comparison_id}#{self.position}: run {self.run_id}"
+
+
+class ShareKind(models.TextChoices):
+    MEMBERS = "members", "members of every source project"
+    USERS = "users", "named users"
+    PUBLIC = "public", "anyone with the link"
+
+
+class ShareLink(models.Model):
+    """Read access to one comparison's runs, and nothing else.
+
+    The token (`secrets.token_urlsafe(24)`, 192 bits) is looked up by its SHA-256 (`token_hash`);
+    a Fernet-encrypted copy (`token_encrypted`, key of hub.crypto) lets the owner copy the URL
+    again later. A database dump alone therefore yields no working link.
+    """
+
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="links")
+    kind = models.CharField(max_length=16, choices=ShareKind.choices)
+    users = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="comparison_links"
+    )
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    token_encrypted = models.BinaryField(null=True, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} link to {self.comparison_id}"
+
+    @property
+    def status(self) -> str:
+        """ "active", "revoked" or "expired"."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= timezone.now():
+            return "expired"
+        return "active"

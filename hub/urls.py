@@ -9,12 +9,13 @@ from django.contrib.auth.decorators import login_required
 from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from hub import static, views
-from hub.api import audit, me, members, projects, runs, sources, tokens
+from hub import comparison_views, static, views
+from hub.api import audit, comparisons, me, members, projects, retention, runs, sources, tokens
 
 app_name = "hub"
 
 P = "api/v1/projects/<slug:slug>"
+C = "api/v1/comparisons/<slug:key>"
 
 api = [
     path("api/v1/me", me.MeView.as_view(), name="api-me"),
@@ -36,10 +37,43 @@ api = [
     ),
     path(f"{P}/runs/status", runs.RunStatusListView.as_view(), name="api-run-status"),
     path(f"{P}/runs/<int:run_id>", runs.RunDetailView.as_view(), name="api-run"),
+    # Retention and storage (issue #5, docs/RETENTION.md).
+    path(
+        f"{P}/runs/<int:run_id>/delete-data",
+        retention.RunDeleteDataView.as_view(),
+        name="api-run-delete-data",
+    ),
+    path(
+        f"{P}/runs/<int:run_id>/reingest",
+        retention.RunReingestView.as_view(),
+        name="api-run-reingest",
+    ),
+    path(f"{P}/storage", retention.ProjectStorageView.as_view(), name="api-project-storage"),
+    path(f"{P}/retention", retention.ProjectRetentionView.as_view(), name="api-project-retention"),
+    path(
+        f"{P}/retention/preview",
+        retention.ProjectRetentionPreviewView.as_view(),
+        name="api-project-retention-preview",
+    ),
+    path("api/v1/retention", retention.GlobalRetentionView.as_view(), name="api-retention"),
     path(f"{P}/audit", audit.ProjectAuditView.as_view(), name="api-project-audit"),
     path("api/v1/audit", audit.AuditView.as_view(), name="api-audit"),
     path("api/v1/tokens", tokens.TokenListView.as_view(), name="api-tokens"),
     path("api/v1/tokens/<int:token_id>", tokens.TokenDetailView.as_view(), name="api-token"),
+    # Comparisons and share links (issue #5): the owner's (or an admin's) credentials only.
+    path("api/v1/comparisons", comparisons.ComparisonListView.as_view(), name="api-comparisons"),
+    path(f"{C}", comparisons.ComparisonDetailView.as_view(), name="api-comparison"),
+    path(
+        f"{C}/duplicate",
+        comparisons.ComparisonDuplicateView.as_view(),
+        name="api-comparison-duplicate",
+    ),
+    path(f"{C}/links", comparisons.LinkListView.as_view(), name="api-comparison-links"),
+    path(
+        f"{C}/links/<slug:token>",
+        comparisons.LinkDetailView.as_view(),
+        name="api-comparison-link",
+    ),
     path("api/v1/schema", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "api/v1/docs",
@@ -71,6 +105,16 @@ pages: list[URLPattern | URLResolver] = [
     ),
     path("projects/<slug:slug>/settings/", views.settings_page, name="settings"),
     path("projects/<slug:slug>/audit/", views.project_audit_page, name="project-audit"),
+    path("projects/<slug:slug>/storage/", views.storage_page, name="storage"),
+    path(
+        "projects/<slug:slug>/runs/<int:run_id>/data/",
+        views.run_data_page,
+        name="run-data",
+    ),
+    path("retention/", views.retention_page, name="retention"),
+    path("comparisons/", comparison_views.comparisons_page, name="comparisons"),
+    path("comparisons/new/", comparison_views.comparison_new_page, name="comparison-new"),
+    path("c/<slug:key>/links/", comparison_views.comparison_manage_page, name="comparison-manage"),
     path("tokens/", views.tokens_page, name="tokens"),
     path("audit/", views.audit_page, name="audit"),
     # Every asset is served by the hub itself (no CDN): app static files, including the API

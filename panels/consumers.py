@@ -75,7 +75,7 @@ class ComparisonConsumer(AsyncJsonWebsocketConsumer):
     comparison (`comparison.changed`, forwarded so the page reloads its runs).
     """
 
-    RECHECK_SECONDS = 30.0
+    RECHECK_SECONDS = 10.0
 
     groups_joined: list[str]
     run_ids: set[int]

@@ -95,6 +95,8 @@ def _runs_list_uncached(*, project: Project, include_hidden: bool) -> list[dict[
             "missing",
             "note",
             "version",
+            "data_deleted_at",
+            "data_deleted_reason",
         )
     )
     ids = [r["id"] for r in runs]
@@ -115,14 +117,14 @@ def _runs_list_uncached(*, project: Project, include_hidden: bool) -> list[dict[
             bytes_total=Sum("size"),
             bytes_read=Sum("offset"),
             bad_records=Sum("bad_records"),
-            errors=Count("id", filter=~Q(state=FileState.OK)),
+            errors=Count("id", filter=~Q(state__in=(FileState.OK, FileState.DELETED))),
         )
     ):
         status[row["run_id"]] = row
     errors: dict[int, str] = {}
     for run_id, err in (
         EventFile.objects.filter(run_id__in=ids)
-        .exclude(state=FileState.OK)
+        .exclude(state__in=(FileState.OK, FileState.DELETED))
         .exclude(error="")
         .values_list("run_id", "error")
     ):
@@ -143,6 +145,14 @@ def _runs_list_uncached(*, project: Project, include_hidden: bool) -> list[dict[
                 "note": r["note"],
                 "tags": {k: kinds.get(k, []) for k in API_KINDS},
                 "graph": r["id"] in graphs,
+                # Stored data deleted by an owner or by retention (issue #5): null, or
+                # {"at": POSIX time, "reason": "owner" | "retention" | "quota"}.
+                "data_deleted": {
+                    "at": r["data_deleted_at"].timestamp(),
+                    "reason": r["data_deleted_reason"],
+                }
+                if r["data_deleted_at"]
+                else None,
                 "status": {
                     "files": st.get("files", 0),
                     "bytes_read": st.get("bytes_read") or 0,
@@ -328,6 +338,18 @@ def image_series_read(*, series: Series) -> list[dict[str, Any]]:
 def image_get(*, project: Project, image_id: int) -> ImagePoint:
     img = (
         ImagePoint.objects.filter(pk=image_id, series__run__source__project=project)
+        .only("data", "content_type", "sha256", "size")
+        .first()
+    )
+    if img is None:
+        raise NotFound("no such image")
+    return img
+
+
+def image_get_in_runs(*, run_ids: list[int], image_id: int) -> ImagePoint:
+    """An image of one of `run_ids` (a comparison's runs, resolved by its scope)."""
+    img = (
+        ImagePoint.objects.filter(pk=image_id, series__run_id__in=run_ids)
         .only("data", "content_type", "sha256", "size")
         .first()
     )

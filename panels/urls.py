@@ -3,10 +3,13 @@
 
 from django.urls import path
 
-from panels import views
+from panels import comparison_views, views
 
 urlpatterns = [
     path("healthz", views.healthz),
     path("projects/<slug:slug>/dashboard", views.dashboard, name="panels-dashboard"),
+    # Comparisons (issue #5): the owner's page and a share link's page, at short, stable URLs.
+    path("c/<slug:key>", comparison_views.comparison_dashboard, name="panels-comparison"),
+    path("s/<slug:token>", comparison_views.shared_dashboard, name="panels-shared"),
     path("", views.index, name="panels-index"),
 ]

@@ -103,6 +103,8 @@ def _render_dashboard(request: HttpRequest, project: Project) -> HttpResponse:
         "user": _user_label(request),
         "home": None if embedded else "/",
         "logout": None if embedded else "/accounts/logout/",
+        # "Compare…" in the run selector (issue #5): pick runs into a new comparison.
+        "compare": None if embedded else reverse("hub:comparison-new"),
         # The first render needs no extra round trip: runs and the saved dashboard are inline.
         "initial": {
             # Read before the runs: a commit in between makes the page catch up, never miss.

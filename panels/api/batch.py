@@ -11,6 +11,10 @@ bucket's min and max over [start, end]); numbers use tbhub.jsonutil (float32 wid
 non-finite as strings). `missing`: requested runs of the project without that scalar tag (runs
 of other projects are never revealed, they are simply missing too). Each run's points are cached
 under the run's version (panels.kinds.scalars).
+
+`scalars_batch(request, scope)` builds the payload for any `panels.scopes.RunScope`: the project
+endpoint above, and the same path under `/api/v1/comparisons/{id}/` and `/api/v1/shared/{token}/`
+(issue #5), where only the comparison's runs can be found.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from panels.api.common import (
 )
 from panels.kinds.http import json_bytes_gzip
 from panels.kinds.scalars import scalar_batch
+from panels.scopes import ProjectScope, RunScope
 from tbhub import jsonutil
 
 MAX_RUNS = 2000
@@ -53,10 +58,7 @@ def _run_ids(request: HttpRequest) -> list[int]:
     return list(dict.fromkeys(ids))
 
 
-@require_GET
-@api_errors
-def project_scalars_batch(request: HttpRequest, slug: str) -> HttpResponse:
-    project = project_for_read(request, slug)
+def scalars_batch(request: HttpRequest, scope: RunScope) -> HttpResponse:
     tag = param(request, "tag", required=True)
     assert tag is not None
     ids = _run_ids(request)
@@ -65,7 +67,13 @@ def project_scalars_batch(request: HttpRequest, slug: str) -> HttpResponse:
     start = float_param(request, "start")
     end = float_param(request, "end")
     runs, missing = scalar_batch(
-        project=project, run_ids=ids, tag=tag, max_points=max_points, x=x, start=start, end=end
+        runs=scope.runs_queryset(),
+        run_ids=ids,
+        tag=tag,
+        max_points=max_points,
+        x=x,
+        start=start,
+        end=end,
     )
     parts: list[bytes] = [
         b'{"tag":',
@@ -87,3 +95,9 @@ def project_scalars_batch(request: HttpRequest, slug: str) -> HttpResponse:
         ]
     parts += [b'},"missing":', jsonutil.dumps(missing), b"}"]
     return json_bytes_gzip(request, b"".join(parts))
+
+
+@require_GET
+@api_errors
+def project_scalars_batch(request: HttpRequest, slug: str) -> HttpResponse:
+    return scalars_batch(request, ProjectScope(project_for_read(request, slug)))

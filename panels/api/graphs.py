@@ -4,6 +4,10 @@ GET /api/v1/projects/{slug}/graphs/info?run=NAME|run_id=ID   → the run's graph
 GET /api/v1/projects/{slug}/graphs/info                      → the same for every run with one
 GET /api/v1/projects/{slug}/graphs?run=NAME|run_id=ID[&tag=T] → the graph as JSON (413 when it
                                                                exceeds TBHUB_GRAPH_MAX_NODES)
+
+`graph_info(request, scope)` and `graph(request, scope)` build the payloads for any
+`panels.scopes.RunScope`: the project endpoints above and, with the same paths, those under
+`/api/v1/comparisons/{id}/` and `/api/v1/shared/{token}/` (issue #5).
 """
 
 from __future__ import annotations
@@ -12,41 +16,27 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
 from hub.access import project_for_read
-from hub.models import Project
-from ingest.models import Run
-from panels import selectors
-from panels.api.common import BadRequest, api_errors, int_param, json_response, param
+from panels.api.common import api_errors, json_response, param
+from panels.api.data import run_from_params
 from panels.kinds import graphs as kind
 from panels.kinds.http import json_bytes_gzip
+from panels.scopes import ProjectScope, RunScope
 
 
-def _run(request: HttpRequest, project: Project) -> Run:
-    run_id = int_param(request, "run_id", minimum=1)
-    if run_id is not None:
-        return selectors.run_get(project=project, run_id=run_id)
-    name = param(request, "run")
-    if name is None:
-        raise BadRequest("missing query parameter 'run' (or 'run_id')")
-    return selectors.run_get(project=project, name=name)
-
-
-@require_GET
-@api_errors
-def project_graph_info(request: HttpRequest, slug: str) -> HttpResponse:
-    project = project_for_read(request, slug)
+def graph_info(request: HttpRequest, scope: RunScope) -> HttpResponse:
     if request.GET.get("run") or request.GET.get("run_id"):
-        return json_response({"runs": [kind.graph_index(run=_run(request, project))]})
-    run_ids = kind.graph_run_ids(runs=selectors.runs_queryset(project=project))
-    runs = [r for r in selectors.runs_list(project=project) if r["id"] in run_ids]
-    out = [kind.graph_index(run=selectors.run_get(project=project, run_id=r["id"])) for r in runs]
+        return json_response({"runs": [kind.graph_index(run=run_from_params(request, scope))]})
+    with_graph = kind.graph_run_ids(runs=scope.runs_queryset())
+    out = [
+        kind.graph_index(run=scope.run_get(run_id=rid))
+        for rid in scope.ordered_run_ids()
+        if rid in with_graph
+    ]
     return json_response({"runs": out})
 
 
-@require_GET
-@api_errors
-def project_graph(request: HttpRequest, slug: str) -> HttpResponse:
-    project = project_for_read(request, slug)
-    run = _run(request, project)
+def graph(request: HttpRequest, scope: RunScope) -> HttpResponse:
+    run = run_from_params(request, scope)
     tag = param(request, "tag")
     try:
         body = kind.graph_payload_json(run=run, tag=tag)
@@ -58,3 +48,15 @@ def project_graph(request: HttpRequest, slug: str) -> HttpResponse:
     except kind.GraphUnavailable as exc:
         return json_response({"error": str(exc)}, status=404)
     return json_bytes_gzip(request, body)
+
+
+@require_GET
+@api_errors
+def project_graph_info(request: HttpRequest, slug: str) -> HttpResponse:
+    return graph_info(request, ProjectScope(project_for_read(request, slug)))
+
+
+@require_GET
+@api_errors
+def project_graph(request: HttpRequest, slug: str) -> HttpResponse:
+    return graph(request, ProjectScope(project_for_read(request, slug)))

@@ -1,8 +1,9 @@
-"""Data endpoints under /api/v1/ (project-scoped, plus the embedded aliases)."""
+"""Data endpoints under /api/v1/ (project-scoped, plus the embedded aliases, plus a comparison's
+runs for its owner and through share links: panels.api.shared)."""
 
 from django.urls import path
 
-from panels.api import batch, data, downloads, graphs, prefs
+from panels.api import batch, data, downloads, graphs, prefs, shared
 
 urlpatterns = [
     path("runs", data.embedded_runs),
@@ -19,4 +20,10 @@ urlpatterns = [
     path("projects/<slug:slug>/graphs/info", graphs.project_graph_info),
     path("projects/<slug:slug>/prefs", prefs.project_prefs),
     path("projects/<slug:slug>/scalars/download", downloads.project_scalars_download),
+    # Comparisons (issue #5): the same payloads over a comparison's runs only.
+    path("shared/<slug:token>", shared.shared_view),
+    path("shared/<slug:ident>/images/<int:image_id>", shared.shared_image),
+    *(path(f"shared/<slug:ident>/{name}", view) for name, view in shared.SHARED.items()),
+    path("comparisons/<slug:ident>/images/<int:image_id>", shared.owner_image),
+    *(path(f"comparisons/<slug:ident>/{name}", view) for name, view in shared.OWNER.items()),
 ]

@@ -13,9 +13,9 @@ import logging
 from dataclasses import dataclass
 
 from django.core.cache import cache
+from django.db.models import QuerySet
 
-from hub.models import Project
-from ingest.models import Kind, Series
+from ingest.models import Kind, Run, Series
 from panels import selectors
 from tbhub import jsonutil
 
@@ -31,12 +31,12 @@ class RunPoints:
 
 
 def scalar_series_for_runs(
-    *, project: Project, run_ids: list[int], tag: str
+    *, runs: QuerySet[Run], run_ids: list[int], tag: str
 ) -> dict[int, tuple[str, int, Series]]:
-    """run id → (run name, run version, series) for the runs of `project` among `run_ids` that
-    have the scalar tag `tag`. One query, scoped to the project's runs (hidden ones included, as
-    the single-series endpoint does)."""
-    runs = selectors.runs_queryset(project=project).filter(pk__in=run_ids)
+    """run id → (run name, run version, series) for the runs of `runs` (a scope's runs, see
+    panels.scopes) among `run_ids` that have the scalar tag `tag`. One query, scoped to those
+    runs (a project's hidden ones included, as the single-series endpoint does)."""
+    runs = runs.filter(pk__in=run_ids)
     out: dict[int, tuple[str, int, Series]] = {}
     for s in Series.objects.filter(run__in=runs, tag=tag, kind=Kind.SCALAR).select_related("run"):
         out[s.run_id] = (s.run.name, int(s.run.version), s)
@@ -45,7 +45,7 @@ def scalar_series_for_runs(
 
 def scalar_batch(
     *,
-    project: Project,
+    runs: QuerySet[Run],
     run_ids: list[int],
     tag: str,
     max_points: int,
@@ -54,8 +54,8 @@ def scalar_batch(
     end: float | None = None,
 ) -> tuple[list[RunPoints], list[int]]:
     """The downsampled points of `tag` for each run (in `run_ids` order) and the ids of the
-    requested runs that have no such tag in this project."""
-    found = scalar_series_for_runs(project=project, run_ids=run_ids, tag=tag)
+    requested runs that have no such tag in this scope."""
+    found = scalar_series_for_runs(runs=runs, run_ids=run_ids, tag=tag)
     tag_key = hashlib.sha1(tag.encode(), usedforsecurity=False).hexdigest()[:16]
     keys = {
         rid: f"sbatch:{rid}:{version}:{tag_key}:{max_points}:{x}:{start}:{end}"

@@ -1,5 +1,7 @@
 // The hub's JSON API (README.md#api), as the dashboard uses it.
 
+import type { ComparisonConfig } from "./comparison";
+
 export interface Config {
   project: { slug: string; name: string };
   mode: "embedded" | "team";
@@ -10,6 +12,10 @@ export interface Config {
   logout: string | null;
   /** Embedded in the page so that the first render needs no extra round trip. */
   initial?: { version: string; runs: RunInfo[]; prefs: Record<string, unknown> };
+  /** The "Compare…" page (team mode's project dashboards), or null. */
+  compare?: string | null;
+  /** Comparison mode (issue #5): the API base is a comparison's or a share link's prefix. */
+  comparison?: ComparisonConfig;
 }
 
 export type KindName = "scalars" | "histograms" | "distributions" | "images" | "text";
@@ -26,6 +32,9 @@ export interface RunInfo {
   tags: Record<KindName, string[]>;
   graph: boolean;
   status: Record<string, unknown>;
+  /** Comparison mode: the run's project and its own name (`name` is its display name). */
+  project?: string;
+  runName?: string;
 }
 
 export class ApiError extends Error {
@@ -57,7 +66,7 @@ export class Api {
       else q.append(k, String(v));
     }
     const s = q.toString();
-    return `${this.base}/${path}${s ? "?" + s : ""}`;
+    return `${path ? `${this.base}/${path}` : this.base}${s ? "?" + s : ""}`;
   }
 
   async get<T>(path: string, params: Parameters<Api["url"]>[1] = {}, signal?: AbortSignal): Promise<T> {
@@ -70,8 +79,16 @@ export class Api {
   }
 
   async put<T>(path: string, body: unknown): Promise<T> {
+    return this.send<T>("PUT", path, body);
+  }
+
+  async patch<T>(path: string, body: unknown): Promise<T> {
+    return this.send<T>("PATCH", path, body);
+  }
+
+  private async send<T>(method: string, path: string, body: unknown): Promise<T> {
     const resp = await fetch(this.url(path), {
-      method: "PUT",
+      method,
       credentials: "same-origin",
       headers: {
         "Content-Type": "application/json",

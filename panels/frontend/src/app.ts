@@ -3,6 +3,15 @@
 
 import { Api, ApiError, type Config, type KindName, type RunInfo } from "./api";
 import { colorFor } from "./colors";
+import {
+  REASONS,
+  prefsToState,
+  stateToPrefs,
+  toRunInfos,
+  unavailable,
+  type SharedRun,
+  type SharedView,
+} from "./comparison";
 import { Live, type LiveStatus, type UpdateMsg } from "./live";
 import { compareTagNames } from "./sort";
 import {
@@ -58,6 +67,11 @@ export class App {
   private tagFilterInput!: HTMLInputElement;
   private runFilterInput!: HTMLInputElement;
   private messageEl!: HTMLElement;
+  private unavailableEl!: HTMLElement;
+  private saveViewBtn: HTMLButtonElement | null = null;
+  /** Comparison mode (issue #5): the comparison's runs and saved state as the hub sent them. */
+  comparisonView: SharedView | null = null;
+  private initialVersion: string | undefined;
   live: Live;
   private booted = false;
   private pendingCatchUp = false;
@@ -70,6 +84,8 @@ export class App {
     private factories: Partial<Record<PanelId, PanelFactory>>,
   ) {
     this.api = new Api(cfg.api);
+    this.comparisonView = cfg.comparison?.view ?? null;
+    this.initialVersion = cfg.comparison ? cfg.comparison.view.version : cfg.initial?.version;
     this.live = new Live(
       cfg.ws,
       (m) => this.onUpdate(m),
@@ -77,12 +93,21 @@ export class App {
       (first, version) => {
         // Notices sent before the subscription are lost: fetch what changed since the page's data
         // was read, unless the hub says nothing did (the data version the page embeds).
-        if (first && version && version === this.cfg.initial?.version) return;
+        if (first && version && version === this.initialVersion) return;
         if (this.booted) void this.catchUp();
         else this.pendingCatchUp = true;
       },
+      (msg) => {
+        // The owner changed the comparison (runs, aliases, state): reload its runs.
+        if (msg.type === "comparison.changed" && this.booted) void this.catchUp();
+      },
     );
     this.savePrefs = debounce(() => {
+      if (this.cfg.comparison) {
+        // A comparison's view is saved on request (the owner's "Save view"), never per change.
+        if (this.saveViewBtn) this.saveViewBtn.disabled = false;
+        return;
+      }
       this.api.put("prefs", toPrefs(this.state)).catch(() => {
         /* best effort: the URL still holds the view */
       });
@@ -101,7 +126,9 @@ export class App {
     this.build(root);
     this.live.start(); // subscribe first, then read: nothing committed in between is missed
     // The page embeds the runs and the saved dashboard; fetch them only if it did not.
-    const initial = this.cfg.initial;
+    const initial = this.cfg.comparison
+      ? { version: this.cfg.comparison.view.version, runs: toRunInfos(this.cfg.comparison.view), prefs: stateToPrefs(this.cfg.comparison.view) }
+      : this.cfg.initial;
     const [prefs, runs] = await Promise.all([
       initial
         ? { prefs: initial.prefs }
@@ -113,8 +140,11 @@ export class App {
             return { runs: [] as RunInfo[] };
           }),
     ]);
-    this.state = { ...DEFAULTS, ...fromPrefs(prefs.prefs ?? {}), ...fromUrl(location.search) };
+    const saved: Record<string, unknown> = prefs.prefs ?? {};
+    const savedPanel = this.cfg.comparison && typeof saved.panel === "string" ? fromUrl(`panel=${encodeURIComponent(saved.panel)}`) : {};
+    this.state = { ...DEFAULTS, ...fromPrefs(saved), ...savedPanel, ...fromUrl(location.search) };
     this.setRuns(runs.runs);
+    this.renderUnavailable();
     this.tagFilterInput.value = this.state.tagFilter;
     this.runFilterInput.value = this.state.runFilter;
     this.checkFilters();
@@ -143,6 +173,15 @@ export class App {
     );
     this.liveEl = h("span", { class: "live live--connecting", role: "status", "aria-live": "polite", text: "connecting…" });
     const right = h("div", { class: "topbar-right" }, this.liveEl);
+    const cmp = this.cfg.comparison;
+    if (cmp?.owner) {
+      this.saveViewBtn = h("button", { type: "button", class: "linkish save-view", title: "Save the current view (panel, filters, smoothing, axis, colours, …) with the comparison", text: "Save view" });
+      this.saveViewBtn.disabled = true;
+      this.saveViewBtn.addEventListener("click", () => void this.saveView());
+      right.appendChild(this.saveViewBtn);
+    }
+    if (cmp?.manage) right.appendChild(h("a", { href: cmp.manage, class: "toplink share-link", text: "Share…" }));
+    if (cmp?.list) right.appendChild(h("a", { href: cmp.list, class: "toplink", text: "Comparisons" }));
     if (this.cfg.user) right.appendChild(h("span", { class: "user", text: this.cfg.user }));
     if (this.cfg.home) right.appendChild(h("a", { href: this.cfg.home, class: "toplink", text: "Projects" }));
     if (this.cfg.logout) {
@@ -156,6 +195,7 @@ export class App {
       "header",
       { class: "topbar" },
       h("a", { class: "brand", href: this.cfg.home ?? "/", text: "tbhub" }),
+      cmp ? h("span", { class: "mode-badge", title: "A saved comparison of runs from one or several projects", text: "comparison" }) : null,
       h("span", { class: "project-name", title: this.cfg.project.slug, text: this.cfg.project.name }),
       h("nav", { class: "tabnav", "aria-label": "Dashboards" }, this.activeTabs, inactive),
       right,
@@ -188,13 +228,21 @@ export class App {
     all.addEventListener("click", () => this.selectAll(true));
     none.addEventListener("click", () => this.selectAll(false));
     this.runListEl = h("ul", { class: "run-list", "aria-label": "Runs" });
+    this.unavailableEl = h("ul", { class: "run-list run-list--unavailable", "aria-label": "Runs not shown", hidden: true });
+    const head = h("div", { class: "runs-head" }, h("h2", { text: "Runs" }), this.runCountEl, all, none);
+    if (this.cfg.compare && !this.cfg.comparison) {
+      const compare = h("button", { type: "button", class: "small compare-btn", title: "Save the selected runs (and this view) as a comparison, and add runs of other projects", text: "Compare…" });
+      compare.addEventListener("click", () => this.compare());
+      head.appendChild(compare);
+    }
     const runsBox = h(
       "section",
       { class: "runs", "aria-label": "Runs" },
-      h("div", { class: "runs-head" }, h("h2", { text: "Runs" }), this.runCountEl, all, none),
+      head,
       this.runFilterInput,
       this.runFilterErr,
       this.runListEl,
+      this.unavailableEl,
     );
     const sidebar = h("aside", { class: "sidebar" }, controls, runsBox);
 
@@ -241,13 +289,80 @@ export class App {
   private setRuns(runs: RunInfo[]): void {
     this.runs = runs.filter((r) => !r.hidden);
     this.runById = new Map(this.runs.map((r) => [r.id, r]));
+    if (this.comparisonView) {
+      // A comparison's colours follow its order (every run's place, shown or not).
+      this.colorIndex = new Map(this.comparisonView.runs.map((r, i) => [r.id, i]));
+      return;
+    }
     const byId = [...runs].sort((a, b) => a.id - b.id);
     this.colorIndex = new Map(byId.map((r, i) => [r.id, i]));
   }
 
+  private async fetchRuns(): Promise<{ runs: RunInfo[] }> {
+    if (!this.cfg.comparison) return this.api.get<{ runs: RunInfo[] }>("runs");
+    const view = await this.api.get<SharedView>("");
+    this.comparisonView = view;
+    this.renderUnavailable();
+    return { runs: toRunInfos(view) };
+  }
+
+  /** Comparison mode: the runs that are listed but not shown, with the reason. */
+  private renderUnavailable(): void {
+    const list: SharedRun[] = this.comparisonView ? unavailable(this.comparisonView) : [];
+    clear(this.unavailableEl);
+    this.unavailableEl.hidden = list.length === 0;
+    for (const r of list) {
+      const why = REASONS[r.reason ?? "missing"] ?? String(r.reason);
+      this.unavailableEl.appendChild(
+        h(
+          "li",
+          { class: "run run--unavailable", "data-run-id": String(r.id), "data-reason": r.reason ?? "missing", title: `${r.project}/${r.name}: ${why}` },
+          h("span", { class: "run-name", text: r.display_name }),
+          h("span", { class: "run-reason", text: ` — ${r.reason ?? "missing"}` }),
+        ),
+      );
+    }
+  }
+
+  /** Owner of a comparison: save the current view with it. */
+  private async saveView(): Promise<void> {
+    const view = this.comparisonView;
+    if (!view || !this.saveViewBtn) return;
+    const doc = prefsToState({ ...toPrefs(this.state), panel: this.state.panel }, view);
+    this.saveViewBtn.disabled = true;
+    try {
+      const res = await this.api.patch<SharedView>("", { state: doc });
+      this.comparisonView = { ...view, state: res.state };
+      this.message("View saved with the comparison.");
+      window.setTimeout(() => this.message(""), 2500);
+    } catch (e) {
+      this.saveViewBtn.disabled = false;
+      this.message(e instanceof ApiError ? e.message : "The view could not be saved.", true);
+    }
+  }
+
+  /** Project dashboard: open the comparison picker with the selected runs and this view. */
+  private compare(): void {
+    if (!this.cfg.compare) return;
+    const sel = this.selectedRuns();
+    const prefs = toPrefs(this.state);
+    const colors: Record<string, string> = {};
+    for (const r of sel) {
+      const c = this.state.runColors[r.name];
+      if (c) colors[String(r.id)] = c;
+    }
+    const state = { ...prefs, panel: this.state.panel, run_colors: colors, selected_runs: null, run_filter: "" };
+    const q = new URLSearchParams({
+      runs: sel.map((r) => r.id).join(","),
+      title: this.cfg.project.name,
+      state: JSON.stringify(state),
+    });
+    location.assign(`${this.cfg.compare}?${q.toString()}`);
+  }
+
   async reloadRuns(): Promise<void> {
     try {
-      const res = await this.api.get<{ runs: RunInfo[] }>("runs");
+      const res = await this.fetchRuns();
       const before = new Set(this.runs.map((r) => `${r.id}:${JSON.stringify(r.tags)}:${r.graph}`));
       this.setRuns(res.runs);
       const after = new Set(this.runs.map((r) => `${r.id}:${JSON.stringify(r.tags)}:${r.graph}`));
@@ -352,7 +467,8 @@ export class App {
         this.state.runColors = { ...this.state.runColors, [run.name]: picker.value };
         this.afterChange(new Set(["colors"]));
       });
-      const label = h("label", { for: id, class: "run-name", title: run.name, text: run.name });
+      const full = run.project ? `${run.project}/${run.runName ?? run.name}` : run.name;
+      const label = h("label", { for: id, class: "run-name", title: full, text: run.name });
       const li = h("li", { class: "run", "data-run-id": String(run.id) }, cb, chip, picker, label);
       if (run.status && (run.status as { error?: string }).error) {
         li.appendChild(h("span", { class: "run-warn", title: String((run.status as { error?: string }).error), text: "!" }));

@@ -5,7 +5,8 @@
 
 export interface UpdateMsg {
   type: "ingest.update";
-  project: number;
+  /** Absent in comparison mode (the hub does not tell a link which project a run is in). */
+  project?: number;
   run_id: number;
   run: string;
   version: number;
@@ -33,6 +34,8 @@ export class Live {
     private onStatus: (s: LiveStatus) => void,
     /** After every (re)connection: fetch what may have been missed while not subscribed. */
     private onReconnected: (first: boolean, version: string) => void,
+    /** Other messages, e.g. "comparison.changed" (comparison mode). */
+    private onOther: (msg: { type?: string }) => void = () => {},
   ) {}
 
   start(): void {
@@ -89,6 +92,8 @@ export class Live {
         this.onReconnected(first, String((msg as { version?: unknown }).version ?? ""));
       } else if (msg.type === "ingest.update") {
         this.onMessage(msg as UpdateMsg);
+      } else {
+        this.onOther(msg);
       }
     };
     ws.onclose = (ev) => {
