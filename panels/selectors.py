@@ -32,6 +32,7 @@ from ingest.models import (
 from ingest.store import chunk_arrays
 from panels.downsample import minmax_indices
 from tbhub.cacheutil import cache_get, cache_get_many, cache_set, cache_set_many
+from tbhub.jsonutil import points_json
 
 # Tag kinds as the API names them (TensorBoard plugin names), and the series kind behind each.
 API_KINDS: dict[str, str] = {
@@ -272,6 +273,55 @@ def scalar_series_read(
             mask &= xs <= end
         steps, walls, values = steps[mask], walls[mask], values[mask]
     return ScalarSeriesData(steps, walls, values)
+
+
+def scalar_series_json_parts(*, series: Series) -> list[bytes]:
+    """Every point of a scalar series as the pieces of the JSON array `[[step, wall, value], ...]`
+    (join them with b"" — the caller joins once, with its own envelope, to copy 40 MB only once).
+
+    Chunks that can no longer change (full enough never to be merged into) are cached as JSON
+    fragments keyed by their extents, so "all points" of a long series is mostly a join of
+    cached text: formatting a million floats costs far more than reading them.
+    """
+    from ingest.store import MERGE_BELOW
+
+    meta = list(
+        ScalarChunk.objects.filter(series=series)
+        .order_by("seq")
+        .values_list(
+            "pk", "count", "min_step", "max_step", "min_wall", "max_wall", "min_value", "max_value"
+        )
+    )
+    if not meta:
+        return [b"[]"]
+    keys = {m[0]: "cj:" + ":".join(str(x) for x in m) for m in meta if m[1] >= MERGE_BELOW}
+    cached = cache_get_many(list(keys.values())) if keys else {}
+    fragments: dict[int, bytes] = {}
+    for pk, key in keys.items():
+        hit = cached.get(key)
+        if isinstance(hit, bytes):
+            fragments[pk] = hit
+    missing = [m[0] for m in meta if m[0] not in fragments]
+    fresh: dict[str, bytes] = {}
+    for chunk in ScalarChunk.objects.filter(pk__in=missing).only(
+        "steps", "wall_times", "values", "dtype"
+    ):
+        steps, walls, values = chunk_arrays(chunk)
+        frag = points_json(steps, walls, values)[1:-1]
+        fragments[chunk.pk] = frag
+        if chunk.pk in keys:
+            fresh[keys[chunk.pk]] = frag
+    if fresh:
+        cache_set_many(fresh, timeout=3600)
+    parts = [b"["]
+    for m in meta:
+        frag = fragments.get(m[0])
+        if frag:
+            if len(parts) > 1:
+                parts.append(b",")
+            parts.append(frag)
+    parts.append(b"]")
+    return parts
 
 
 def _relative_origin(series: Series) -> float:

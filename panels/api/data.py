@@ -68,6 +68,20 @@ def _scalars(request: HttpRequest, scope: RunScope) -> HttpResponse:
         cached = cache_get(cache_key)
         if cached is not None:
             return json_bytes_response(cached)
+    if max_points is None and start is None and end is None and fmt == "json":
+        return json_bytes_response(
+            b"".join(
+                [
+                    b'{"run":',
+                    jsonutil.dumps(run.name),
+                    b',"tag":',
+                    jsonutil.dumps(tag),
+                    b',"points":',
+                    *selectors.scalar_series_json_parts(series=series),
+                    b"}",
+                ]
+            )
+        )
     if max_points is None:
         data = selectors.scalar_series_read(series=series, x=x, start=start, end=end)
     else:

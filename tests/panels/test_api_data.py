@@ -205,3 +205,26 @@ def test_wall_and_relative_axes_select_ranges(
     ).json()["points"]
     assert [p[0] for p in rel] == [0, 1, 2]
     assert not math.isnan(rel[0][1])
+
+
+def test_all_points_from_cached_chunk_fragments_stay_exact(
+    client_and_project: tuple[Client, Project, Path],
+) -> None:
+    c, project, logdir = client_and_project
+    values = [float(i) / 7 for i in range(20000)]
+    write(logdir, "r", "x", values)
+    ingest(project, logdir)
+    q = {"run": "r", "tag": "x"}
+    first = c.get("/api/v1/projects/p/scalars", q).content
+    second = c.get("/api/v1/projects/p/scalars", q).content  # served from cached fragments
+    assert first == second
+    pts = json.loads(first)["points"]
+    assert [p[2] for p in pts] == [float(np.float32(v)) for v in values]
+    with (logdir / "r" / "events.out.tfevents.1.h").open("ab") as fh:
+        fh.write(record(scalar_event("x", 20000, 5.0, wall=9e9)))
+    ingest(project, logdir)
+    third = json.loads(c.get("/api/v1/projects/p/scalars", q).content)["points"]
+    assert third[:-1] == pts
+    assert third[-1] == [20000, 9e9, 5.0]
+    cache.clear()
+    assert json.loads(c.get("/api/v1/projects/p/scalars", q).content)["points"] == third
