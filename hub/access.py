@@ -53,6 +53,11 @@ ACTION_ROLES: dict[str, str] = {
     "source.refresh": Role.EDITOR,
     "source.delete": Role.OWNER,
     "run.update": Role.EDITOR,
+    # Retention (issue #5): owners delete a run's stored data or ask for a re-ingest; only
+    # administrators set retention policies.
+    "run.delete_data": Role.OWNER,
+    "run.reingest": Role.OWNER,
+    "retention.manage": "admin",  # = ADMIN: no member role ranks that high
 }
 
 ADMIN = "admin"

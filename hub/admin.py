@@ -1,5 +1,6 @@
-"""Django admin: users, projects, memberships, sources (credentials write-only), runs, event
-files (with "re-ingest from scratch"), tokens, the audit log and a global ingest-health view.
+"""Django admin: users, projects (with stored bytes), memberships, sources (credentials
+write-only), runs, event files (with "re-ingest from scratch" and "delete stored data"), retention
+policies, tokens, the audit log and a global ingest-health view.
 
 Every change made here that the audit log covers is recorded, with `via="admin"`.
 """
@@ -16,7 +17,9 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
+from django.utils.html import format_html, format_html_join
 
 from hub import policy, selectors, services
 from hub.crypto import credentials_encrypt
@@ -29,7 +32,8 @@ from hub.models import (
     Membership,
     Project,
 )
-from ingest.models import EventFile, Run, Source
+from ingest import retention
+from ingest.models import EventFile, RetentionPolicy, Run, Source
 
 VIA = "admin"
 
@@ -144,10 +148,10 @@ class ProjectAdminForm(forms.ModelForm):
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
     form = ProjectAdminForm
-    list_display = ("slug", "name", "n_members", "n_sources", "created_at")
+    list_display = ("slug", "name", "n_members", "n_sources", "stored", "created_at")
     search_fields = ("slug", "name", "description")
     prepopulated_fields = {"slug": ("name",)}
-    readonly_fields = ("created_at", "created_by")
+    readonly_fields = ("created_at", "created_by", "storage")
     inlines = [ProjectMembershipInline, ProjectSourceInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Project]:
@@ -157,7 +161,27 @@ class ProjectAdmin(admin.ModelAdmin):
             .annotate(
                 members_count=Count("memberships", distinct=True),
                 sources_count=Count("sources", distinct=True),
+                stored_bytes=retention.stored_bytes_annotation(),
             )
+        )
+
+    @admin.display(description="stored", ordering="stored_bytes")
+    def stored(self, obj: Any) -> str:
+        return str(filesizeformat(int(getattr(obj, "stored_bytes", 0) or 0)))
+
+    @admin.display(description="stored data by kind")
+    def storage(self, obj: Any) -> str:
+        if obj.pk is None:
+            return "—"
+        per = retention.storage_by_project(project_ids=[obj.pk])[obj.pk]
+        rows = [(k, filesizeformat(per[k]), per[k]) for k in (*retention.STORAGE_KINDS, "total")]
+        return format_html(
+            "<table>{}</table>",
+            format_html_join(
+                "",
+                '<tr><td>{}</td><td title="{} bytes">{}</td></tr>',
+                ((k, b, h) for k, h, b in rows),
+            ),
         )
 
     @admin.display(description="members", ordering="members_count")
@@ -421,9 +445,10 @@ class RunAdmin(admin.ModelAdmin):
         "hidden",
         "missing",
         "pending",
+        "data_deleted_reason",
         "version",
     )
-    list_filter = ("hidden", "missing", "pending")
+    list_filter = ("hidden", "missing", "pending", "data_deleted_reason")
     search_fields = ("name", "source__url", "source__project__slug")
     list_select_related = ("source", "source__project")
     fields = (
@@ -443,9 +468,11 @@ class RunAdmin(admin.ModelAdmin):
         "next_check_at",
         "queued_at",
         "lease_until",
+        "data_deleted_at",
+        "data_deleted_reason",
     )
     readonly_fields = tuple(f for f in fields if f not in ("hidden", "note"))
-    actions = ["reingest"]
+    actions = ["reingest", "delete_data"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -469,6 +496,18 @@ class RunAdmin(admin.ModelAdmin):
     def reingest(self, request: HttpRequest, queryset: QuerySet[Run]) -> None:
         n = _reingest(request, set(queryset.values_list("id", flat=True)))
         self.message_user(request, f"{n} run(s) queued for re-ingest from byte 0.")
+
+    @admin.action(description="Delete stored data (keep the run; its files are not read again)")
+    def delete_data(self, request: HttpRequest, queryset: QuerySet[Run]) -> None:
+        n = freed = 0
+        for run in queryset.select_related("source__project"):
+            if run.data_deleted_at is not None:
+                continue
+            freed += services.run_data_delete(
+                run=run, user=request.user, project=run.source.project, confirm=run.name, via=VIA
+            )
+            n += 1
+        self.message_user(request, f"Stored data of {n} run(s) deleted ({filesizeformat(freed)}).")
 
 
 @admin.register(EventFile)
@@ -538,6 +577,114 @@ class EventFileAdmin(admin.ModelAdmin):
     def reingest(self, request: HttpRequest, queryset: QuerySet[EventFile]) -> None:
         n = _reingest(request, set(queryset.values_list("run_id", flat=True)))
         self.message_user(request, f"{n} run(s) queued for re-ingest from byte 0.")
+
+
+# ---- retention (docs/RETENTION.md) --------------------------------------------------------------
+
+
+class RetentionPolicyAdminForm(forms.ModelForm):
+    class Meta:
+        model = RetentionPolicy
+        fields = ("project", *retention.POLICY_FIELDS)
+        help_texts = {
+            "project": "Empty: the global default. A project: that project's override.",
+            **{
+                name: f"{label}. Global: empty = no limit. Project: empty = the global value, "
+                "0 = no limit here."
+                for name, label in retention.POLICY_LABELS.items()
+            },
+        }
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        project = cleaned.get("project") or getattr(self.instance, "project", None)
+        values = {name: cleaned.get(name) for name in retention.POLICY_FIELDS}
+        try:
+            cleaned.update(retention.policy_validate(values, project=project is not None))
+        except ServiceError as err:
+            self.add_error(err.field if err.field in self.fields else None, err.message)
+        return cleaned
+
+
+@admin.register(RetentionPolicy)
+class RetentionPolicyAdmin(admin.ModelAdmin):
+    """The global default (project empty) and per-project overrides; every change is audited.
+    The Retention page (/retention/) and each project's Storage tab show the dry run."""
+
+    form = RetentionPolicyAdminForm
+    list_display = (
+        "scope",
+        "idle_days",
+        "max_images_per_tag",
+        "downsample_after_days",
+        "downsample_bucket",
+        "cap",
+        "stored",
+        "updated_at",
+        "updated_by",
+    )
+    list_select_related = ("project", "updated_by")
+    search_fields = ("project__slug",)
+    autocomplete_fields = ("project",)
+    readonly_fields = ("updated_at", "updated_by")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RetentionPolicy]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(stored_bytes=retention.stored_bytes_annotation("project_id"))
+        )
+
+    @admin.display(description="applies to", ordering="project__slug")
+    def scope(self, obj: Any) -> str:
+        return str(obj.project.slug) if obj.project_id else "global default"
+
+    @admin.display(description="cap", ordering="max_bytes")
+    def cap(self, obj: Any) -> str:
+        if obj.max_bytes is None:
+            return "—"
+        return "no limit" if obj.max_bytes == 0 else str(filesizeformat(obj.max_bytes))
+
+    @admin.display(description="stored")
+    def stored(self, obj: Any) -> str:
+        if not obj.project_id:
+            return "—"
+        return str(filesizeformat(int(getattr(obj, "stored_bytes", 0) or 0)))
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(super().get_readonly_fields(request, obj))
+        return ["project", *fields] if obj is not None else fields
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.project_id is None:
+            return False  # the global row stays; clear its fields instead
+        return super().has_delete_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        values = {name: form.cleaned_data.get(name) for name in retention.POLICY_FIELDS}
+        project = obj.project if change else form.cleaned_data.get("project")
+        row = services.retention_policy_update(
+            project=project, user=request.user, values=values, via=VIA
+        )
+        obj.pk = row.pk
+        obj.updated_at, obj.updated_by = row.updated_at, row.updated_by
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        with transaction.atomic():
+            services.audit_record(
+                actor=request.user,
+                action=AuditAction.RETENTION_POLICY,
+                project=obj.project,
+                target=obj.project.slug if obj.project_id else "global default",
+                details={"override": "removed"},
+                via=VIA,
+            )
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[RetentionPolicy]) -> None:
+        for obj in queryset.select_related("project"):
+            if obj.project_id is not None:
+                self.delete_model(request, obj)
 
 
 # ---- tokens and audit ----------------------------------------------------------------------------

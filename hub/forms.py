@@ -144,3 +144,50 @@ class TokenForm(forms.Form):
         label="Expires after (days)",
         help_text="Empty: never expires.",
     )
+
+
+class RetentionPolicyForm(forms.Form):
+    """A retention policy (global default or a project's override). Values are checked again
+    by `ingest.retention.policy_validate` (through `hub.services.retention_policy_update`)."""
+
+    idle_days = forms.IntegerField(required=False, min_value=0, max_value=36_500)
+    max_images_per_tag = forms.IntegerField(required=False, min_value=0, max_value=1_000_000)
+    downsample_after_days = forms.IntegerField(required=False, min_value=0, max_value=36_500)
+    downsample_bucket = forms.IntegerField(required=False, min_value=5, max_value=1_000_000)
+    max_bytes = forms.CharField(
+        required=False, max_length=40, widget=forms.TextInput(attrs={"spellcheck": "false"})
+    )
+
+    def __init__(
+        self, *args: Any, project: bool, inherited: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        from ingest.retention import POLICY_LABELS
+
+        super().__init__(*args, **kwargs)
+        self.project = project
+        for name, field in self.fields.items():
+            field.label = POLICY_LABELS[name]
+            if project:
+                value = (inherited or {}).get(name)
+                shown = "no limit" if value is None else str(value)
+                if name == "downsample_bucket":
+                    field.help_text = f"Empty: the global value ({value or 100})."
+                else:
+                    field.help_text = f"Empty: the global value ({shown}). 0: no limit here."
+            elif name == "downsample_bucket":
+                field.help_text = "Empty: 100."
+            else:
+                field.help_text = "Empty: no limit."
+        self.fields["max_bytes"].help_text += " Bytes, or with a unit: 500 MB, 2 GiB, 1 TB."
+
+    def clean_max_bytes(self) -> int | None:
+        from ingest.retention import parse_bytes
+
+        raw = str(self.cleaned_data.get("max_bytes") or "")
+        try:
+            return parse_bytes(raw)
+        except ValueError as exc:
+            raise ValidationError("a size such as 500 MB, 2 GiB or 1073741824") from exc
+
+    def policy_values(self) -> dict[str, Any]:
+        return {name: self.cleaned_data.get(name) for name in self.fields}

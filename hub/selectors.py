@@ -25,6 +25,9 @@ REGEX_TIMEOUT_MS = 2000
 ERROR_STATES = (FileState.STUCK, FileState.ERROR)
 WARN_STATES = (FileState.CORRUPT, FileState.MISSING)
 
+# Bytes not read yet: files of runs whose data was deleted are not read on purpose.
+_BEHIND = Q(size__gt=F("offset")) & ~Q(state=FileState.DELETED)
+
 # Worst first: a project's health is its worst part.
 HEALTH_ORDER = ("error", "degraded", "pending", "ok", "empty")
 
@@ -113,7 +116,7 @@ def project_summaries(*, project_ids: list[int]) -> dict[int, dict[str, Any]]:
         .annotate(
             bad=Count("id", filter=Q(state__in=ERROR_STATES)),
             warn=Count("id", filter=Q(state__in=WARN_STATES)),
-            behind=Sum(F("size") - F("offset"), filter=Q(size__gt=F("offset"))),
+            behind=Sum(F("size") - F("offset"), filter=_BEHIND),
         )
     ):
         files[row["pid"]] = row
@@ -276,6 +279,7 @@ RUN_SORTS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "updated": lambda r: (r["last_update"] is None, r["last_update"] or 0.0),
     "lag": lambda r: r["lag_bytes"],
     "errors": lambda r: (r["error_files"], r["bad_records"]),
+    "stored": lambda r: r["stored_bytes"],
 }
 
 
@@ -312,6 +316,8 @@ def run_status_list(
         "pending",
         "note",
         "lease_until",
+        "data_deleted_at",
+        "data_deleted_reason",
     )
     try:
         with transaction.atomic():
@@ -351,11 +357,15 @@ def run_status_list(
             .values_list("run_id", "error")
         ):
             messages.setdefault(run_id, err)
+    from ingest.retention import run_stored_bytes
+
+    stored = run_stored_bytes(run_ids=ids)
     out = []
     for r in runs:
         st = stats.get(r["id"], {})
         total = int(st.get("total") or 0)
         read = int(st.get("read") or 0)
+        deleted = r["data_deleted_at"] is not None
         out.append(
             {
                 "id": r["id"],
@@ -372,11 +382,14 @@ def run_status_list(
                 "files": int(st.get("files") or 0),
                 "bytes_read": read,
                 "bytes_total": total,
-                "lag_bytes": max(0, total - read),
+                "lag_bytes": 0 if deleted else max(0, total - read),
                 "bad_records": int(st.get("bad") or 0),
                 "error_files": int(st.get("err") or 0),
                 "warning_files": int(st.get("warn") or 0),
                 "error": messages.get(r["id"], ""),
+                "stored_bytes": stored.get(r["id"], 0),
+                "data_deleted_at": _ts(r["data_deleted_at"]),
+                "data_deleted_reason": r["data_deleted_reason"] or None,
             }
         )
     key = RUN_SORTS.get(sort, RUN_SORTS["name"])
@@ -465,7 +478,7 @@ def ingest_health() -> dict[str, Any]:
         row["run__source_id"]: row
         for row in EventFile.objects.values("run__source_id").annotate(
             files=Count("id"),
-            behind=Sum(F("size") - F("offset"), filter=Q(size__gt=F("offset"))),
+            behind=Sum(F("size") - F("offset"), filter=_BEHIND),
             bad=Count("id", filter=Q(state__in=ERROR_STATES)),
             warn=Count("id", filter=Q(state__in=WARN_STATES)),
         )

@@ -594,7 +594,8 @@ def run_update(
 
 
 def run_reingest_request(*, run: Run, user: Any, project: Project, via: str = "") -> None:
-    """Forget a run's stored data and read its files again from byte 0 (admin action)."""
+    """Forget a run's stored data and read its files again from byte 0 (owners and admins).
+    This is also how data deleted by an owner or by retention comes back."""
     from ingest.services import run_reingest
 
     audit_record(
@@ -606,6 +607,63 @@ def run_reingest_request(*, run: Run, user: Any, project: Project, via: str = ""
         via=via,
     )
     run_reingest(run_id=run.pk)
+
+
+def run_data_delete(
+    *, run: Run, user: Any, project: Project, confirm: object, via: str = ""
+) -> int:
+    """Delete a run's stored data (owners). `confirm` must be the run's name. The run stays
+    listed, marked "data deleted"; its files are not read again until an owner asks for a
+    re-ingest. The source is never touched. Returns the bytes freed (0 if already deleted)."""
+    from ingest.models import DataDeletedReason
+    from ingest.retention import run_data_drop
+
+    if not isinstance(confirm, str) or confirm != run.name:
+        raise ServiceError('to confirm, pass the run\'s name exactly as "confirm"', field="confirm")
+    if run.data_deleted_at is not None:
+        return 0
+    with transaction.atomic():
+        freed = run_data_drop(run_id=run.pk, reason=DataDeletedReason.OWNER)
+        if freed is None:
+            return 0
+        audit_record(
+            actor=user,
+            action=AuditAction.RUN_DELETE_DATA,
+            project=project,
+            target=run.name,
+            details={"run": run.pk, "source": run.source_id, "bytes_freed": freed},
+            via=via,
+        )
+    run.refresh_from_db()
+    return freed
+
+
+# ---- retention ------------------------------------------------------------------------------
+
+
+def retention_policy_update(
+    *, project: Project | None, user: Any, values: object, via: str = ""
+) -> Any:
+    """Change the global retention policy (`project=None`) or a project's override (admins:
+    the caller checks). `values` maps policy fields to a whole number or null (see
+    `ingest.retention.policy_validate`); fields left out keep their value."""
+    from ingest import retention
+
+    if not isinstance(values, dict):
+        raise ServiceError("the policy must be a JSON object")
+    clean = retention.policy_validate(values, project=project is not None)
+    with transaction.atomic():
+        row, changes = retention.policy_save(project=project, values=clean, user=user)
+        if changes:
+            audit_record(
+                actor=user,
+                action=AuditAction.RETENTION_POLICY,
+                project=project,
+                target=project.slug if project is not None else "global default",
+                details={k: {"from": old, "to": new} for k, (old, new) in changes.items()},
+                via=via,
+            )
+    return row
 
 
 # ---- tokens --------------------------------------------------------------------------------

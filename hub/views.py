@@ -43,12 +43,14 @@ from hub.forms import (
     MemberAddForm,
     ProjectForm,
     ProjectSettingsForm,
+    RetentionPolicyForm,
     RunEditForm,
     SourceForm,
     TokenForm,
 )
-from hub.models import Role
+from hub.models import Project, Role
 from hub.policy import PolicyError
+from ingest import retention
 
 log = logging.getLogger("hub.views")
 
@@ -240,6 +242,7 @@ SORT_LABELS = [
     ("source", "Source"),
     ("files", "Files"),
     ("bytes", "Read / total"),
+    ("stored", "Stored"),
     ("step", "Last step"),
     ("updated", "Last update"),
     ("lag", "Lag"),
@@ -321,6 +324,9 @@ def project_page(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
             regex_error=error,
             columns=columns,
             summary=summary,
+            storage=retention.storage_by_project(project_ids=[access.project.pk])[
+                access.project.pk
+            ],
             sources=selectors.source_list(project=access.project),
             tab="runs",
         ),
@@ -666,3 +672,186 @@ def tokens_page(request: HttpRequest) -> HttpResponse:
         # The page holds a secret shown once: never cache it anywhere.
         response["Cache-Control"] = "no-store"
     return response
+
+
+# ---- retention and storage (issue #5, docs/RETENTION.md) --------------------------------------
+
+BIGGEST_RUNS = 20
+
+
+def _policy_form(
+    request: HttpRequest, project: Project | None, data: Any = None
+) -> RetentionPolicyForm:
+    glob = retention.policy_global()
+    if project is None:
+        values = retention.policy_values(glob)
+        inherited = None
+    else:
+        own = retention.policy_overrides(project_ids=[project.pk]).get(project.pk)
+        values = retention.policy_values(own)
+        inherited = retention.policy_values(glob)
+    initial: dict[str, Any] = dict(values)
+    if initial.get("max_bytes") is not None:
+        initial["max_bytes"] = str(initial["max_bytes"])
+    return RetentionPolicyForm(
+        data, initial=initial, project=project is not None, inherited=inherited
+    )
+
+
+def _policy_save(
+    request: HttpRequest, form: RetentionPolicyForm, project: Project | None, user: Any
+) -> bool:
+    if not form.is_valid():
+        return False
+    try:
+        services.retention_policy_update(
+            project=project, user=user, values=form.policy_values(), via=_via(request)
+        )
+    except ServiceError as err:
+        form.add_error(err.field if err.field in form.fields else None, err.message)
+        return False
+    return True
+
+
+@require_http_methods(["GET", "POST"])
+@project_view
+def storage_page(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
+    """Stored bytes by kind, the biggest runs and the effective retention policy (members);
+    administrators also edit the project's override and see the dry run."""
+    project = access.project
+    admin = access.can("retention.manage")
+    form = _policy_form(request, project) if admin else None
+    status = 200
+    if request.method == "POST":
+        denied = _require(request, access, "retention.manage")
+        if denied:
+            return denied
+        form = _policy_form(request, project, request.POST)
+        if _policy_save(request, form, project, access.user):
+            messages.success(request, "Retention policy saved. The dry run below shows its effect.")
+            return redirect(reverse("hub:storage", kwargs={"slug": project.slug}) + "?preview=1")
+        status = 400
+    storage = retention.project_storage(project_id=project.pk)
+    biggest = retention.runs_biggest(project_id=project.pk, limit=BIGGEST_RUNS)
+    plan = None
+    if admin and request.GET.get("preview"):
+        plan = retention.project_plan(
+            project_id=project.pk, max_chunks=retention.PREVIEW_MAX_CHUNKS
+        )
+    return render(
+        request,
+        "hub/storage.html",
+        _project_context(
+            access,
+            storage=storage,
+            kinds=[(k, storage["by_kind"][k]) for k in retention.STORAGE_KINDS],
+            biggest=biggest,
+            labels=retention.POLICY_LABELS,
+            form=form,
+            plan=plan.as_dict() if plan is not None else None,
+            tab="storage",
+        ),
+        status=status,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@project_view
+def run_data_page(request: HttpRequest, access: ProjectAccess, run_id: int) -> HttpResponse:
+    """An owner deletes a run's stored data (GET asks for confirmation) or asks for a
+    re-ingest (which also brings deleted data back)."""
+    project = access.project
+    try:
+        run = selectors.run_get(project=project, run_id=run_id)
+    except NotFound as exc:
+        raise Http404("no such run") from exc
+    back = reverse("hub:project", kwargs={"slug": project.slug})
+    if request.method == "POST":
+        op = request.POST.get("op")
+        if op == "delete":
+            denied = _require(request, access, "run.delete_data")
+            if denied:
+                return denied
+            try:
+                freed = services.run_data_delete(
+                    run=run,
+                    user=access.user,
+                    project=project,
+                    confirm=request.POST.get("confirm"),
+                    via=_via(request),
+                )
+            except ServiceError as err:
+                messages.error(request, err.message)
+                return redirect("hub:run-data", slug=project.slug, run_id=run.pk)
+            messages.success(
+                request,
+                f"The stored data of “{run.name}” was deleted ({filesizeformat(freed)} freed). "
+                "Its files are not read again unless you re-ingest it.",
+            )
+            return _back(request, back)
+        if op == "reingest":
+            denied = _require(request, access, "run.reingest")
+            if denied:
+                return denied
+            services.run_reingest_request(
+                run=run, user=access.user, project=project, via=_via(request)
+            )
+            messages.success(request, f"“{run.name}” is read again from byte 0.")
+            return _back(request, back)
+        messages.error(request, "unknown action")
+        return redirect(back)
+    denied = _require(request, access, "run.delete_data")
+    if denied:
+        return denied
+    status = selectors.run_status_list(project=project, run_ids=[run.pk])[0]
+    kinds = retention.run_tag_counts(run_id=run.pk)
+    return render(
+        request,
+        "hub/run_data.html",
+        _project_context(access, run=run, status=status, tag_kinds=kinds, tab="runs"),
+    )
+
+
+@team_login_required
+@require_http_methods(["GET", "POST"])
+def retention_page(request: HttpRequest) -> HttpResponse:
+    """Administrators: the global default policy, and every project's storage and policy."""
+    user = request_user(request)
+    if not is_embedded() and not is_admin(user):
+        return forbidden(request, "Only administrators manage retention.")
+    form = _policy_form(request, None)
+    status = 200
+    if request.method == "POST":
+        form = _policy_form(request, None, request.POST)
+        if _policy_save(request, form, None, user):
+            messages.success(request, "Global retention policy saved.")
+            return redirect("hub:retention")
+        status = 400
+    projects = list(selectors.projects_visible(user=user).order_by("slug"))
+    ids = [p.pk for p in projects]
+    storage = retention.storage_by_project(project_ids=ids)
+    policies = retention.policies_effective(project_ids=ids)
+    overrides = retention.policy_overrides(project_ids=ids)
+    rows: list[dict[str, Any]] = [
+        {
+            "project": p,
+            "storage": storage[p.pk],
+            "policy": policies[p.pk].as_dict(),
+            "override": p.pk in overrides,
+            "over_cap": policies[p.pk].max_bytes is not None
+            and storage[p.pk]["total"] > (policies[p.pk].max_bytes or 0),
+        }
+        for p in projects
+    ]
+    return render(
+        request,
+        "hub/retention.html",
+        {
+            "form": form,
+            "rows": rows,
+            "kinds": retention.STORAGE_KINDS,
+            "total": sum(r["storage"]["total"] for r in rows),
+            "grace_hours": retention.cap_grace().total_seconds() / 3600,
+        },
+        status=status,
+    )

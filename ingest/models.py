@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Coalesce
 
 from hub.models import Project
 
@@ -62,6 +63,12 @@ class Source(models.Model):
         return self.url.startswith(("s3://", "gs://", "gcs://"))
 
 
+class DataDeletedReason(models.TextChoices):
+    OWNER = "owner", "deleted by an owner"
+    RETENTION = "retention", "retention: no new events"
+    QUOTA = "quota", "retention: project over its storage cap"
+
+
 class Run(models.Model):
     """A directory directly holding event files, named by its path relative to the source root."""
 
@@ -92,6 +99,12 @@ class Run(models.Model):
     # Set by users (issue #3/#5).
     hidden = models.BooleanField(default=False)
     note = models.TextField(blank=True, default="")
+    # Stored data deleted by an owner or by retention (ingest/retention.py): the run's files are
+    # FileState.DELETED and are not read again until an owner asks for a re-ingest.
+    data_deleted_at = models.DateTimeField(null=True, blank=True)
+    data_deleted_reason = models.CharField(
+        max_length=16, choices=DataDeletedReason.choices, blank=True, default=""
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["source", "name"], name="run_source_name")]
@@ -110,6 +123,8 @@ class FileState(models.TextChoices):
     STUCK = "stuck", "stopped at an unreadable record"
     MISSING = "missing", "missing"
     ERROR = "error", "read error"
+    # The run's stored data was deleted (owner or retention): never read until a re-ingest.
+    DELETED = "deleted", "data deleted; not read"
 
 
 class EventFile(models.Model):
@@ -207,6 +222,9 @@ class ScalarChunk(models.Model):
     steps = models.BinaryField()  # int64
     wall_times = models.BinaryField()  # float64
     values = models.BinaryField()  # float32 or float64
+    # Retention downsampling watermark (wall time): every point older than this has already been
+    # reduced to its buckets' first/last/min/max, so a later pass never reduces it again.
+    reduced_before = models.FloatField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -319,3 +337,53 @@ class GraphBlob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.tag}@{self.step}"
+
+
+class RetentionPolicy(models.Model):
+    """What tbhub keeps (ingest/retention.py; docs/RETENTION.md). Edited by admins only.
+
+    One global row (project NULL) holds the defaults; a project row overrides them field by
+    field. On the global row NULL means "no limit". On a project row NULL means "use the global
+    value" and 0 means "no limit for this project". Retention only ever deletes from tbhub's
+    store, never from a source.
+    """
+
+    project = models.OneToOneField(
+        Project,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="retention_policy",
+    )
+    # (1) Drop the stored data of runs that received no new events for this many days.
+    idle_days = models.PositiveIntegerField(null=True, blank=True)
+    # (2) Keep at most this many image events (steps) per run and tag, the newest.
+    max_images_per_tag = models.PositiveIntegerField(null=True, blank=True)
+    # (3) Downsample scalar points older than this many days (event wall time) ...
+    downsample_after_days = models.PositiveIntegerField(null=True, blank=True)
+    # ... to the first, last, min and max of each bucket of this many points.
+    downsample_bucket = models.PositiveIntegerField(null=True, blank=True)
+    # (4) Cap on the project's stored bytes.
+    max_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = "retention policy"
+        verbose_name_plural = "retention policies"
+        constraints = [
+            # One row per project and exactly one global row (NULLs are distinct otherwise).
+            models.UniqueConstraint(
+                Coalesce("project", models.Value(0), output_field=models.BigIntegerField()),
+                name="retention_one_per_scope",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"retention: {self.project.slug}" if self.project else "retention: global"

@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DataError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
@@ -73,6 +73,7 @@ def source_logdir(source: Source) -> LogDir:
         credentials=creds,
         from_env=embedded,
         follow_symlinks=embedded,
+        timeout=float(settings.TBHUB_STORAGE_TIMEOUT_SECONDS),
     )
 
 
@@ -123,6 +124,22 @@ def _source_failed(source: Source, err: SourceError) -> None:
     )
 
 
+def _source_trouble(source: Source, err: SourceError) -> None:
+    """A read or a hot-run check failed: show it on the source at once, and list the source
+    again soon, so that the listing confirms the trouble (with its back-off) or clears it.
+    Unlike a failed listing this does not count as a failure: one outage makes every hot run
+    fail its check, which must not multiply the back-off. A file or run that is gone is not
+    the source's trouble (its own status says so)."""
+    if err.kind == "not_found":
+        return
+    status = SourceStatus.DEGRADED if err.transient else SourceStatus.ERROR
+    soon = timezone.now() + timedelta(seconds=_backoff(source.consecutive_failures + 1, 2.0))
+    Source.objects.filter(pk=source.pk).update(status=status, status_message=err.message)
+    Source.objects.filter(pk=source.pk).filter(
+        Q(next_list_at__isnull=True) | Q(next_list_at__gt=soon)
+    ).update(next_list_at=soon)
+
+
 def _source_ok(source: Source, message: str) -> None:
     now = timezone.now()
     Source.objects.filter(pk=source.pk).update(
@@ -137,8 +154,12 @@ def _source_ok(source: Source, message: str) -> None:
 def _apply_file_infos(
     run: Run, infos: list[FileInfo], *, now: Any, complete: bool
 ) -> tuple[bool, bool]:
-    """Reconcile one run's EventFile rows with a listing. Returns (grew, pending)."""
+    """Reconcile one run's EventFile rows with a listing. Returns (grew, pending).
+
+    Files of a run whose stored data was deleted (owner or retention) stay DELETED, and new ones
+    are created DELETED: nothing of such a run is read until an owner asks for a re-ingest."""
     existing = {f.name: f for f in EventFile.objects.filter(run=run)}
+    deleted = run.data_deleted_at is not None
     grew = False
     seen: set[str] = set()
     new_rows: list[EventFile] = []
@@ -154,6 +175,7 @@ def _apply_file_infos(
                     etag=info.etag,
                     mtime=info.mtime,
                     last_grown_at=now if info.size else None,
+                    state=FileState.DELETED if deleted else FileState.OK,
                 )
             )
             grew = grew or info.size > 0
@@ -172,7 +194,7 @@ def _apply_file_infos(
         if ef.state == FileState.MISSING:
             ef.state, ef.error = FileState.OK, ""
             changed += ["state", "error"]
-        if info.size < ef.offset and ef.state != FileState.ERROR:
+        if info.size < ef.offset and ef.state not in (FileState.ERROR, FileState.DELETED):
             ef.state = FileState.ERROR
             ef.error = (
                 f"file shrank to {info.size} bytes below the {ef.offset} already read "
@@ -187,12 +209,12 @@ def _apply_file_infos(
     if complete:
         gone = [f for name, f in existing.items() if name not in seen]
         for f in gone:
-            if f.state != FileState.MISSING:
+            if f.state not in (FileState.MISSING, FileState.DELETED):
                 f.state = FileState.MISSING
                 f.error = "no longer listed in the source"
                 f.save(update_fields=["state", "error"])
     pending = EventFile.objects.filter(_readable_pending(), run=run).exists()
-    return grew, pending
+    return grew and not deleted, pending
 
 
 def source_list(*, source_id: int) -> int:
@@ -210,7 +232,8 @@ def source_list(*, source_id: int) -> int:
         _source_failed(source, refused)
         return 0
     try:
-        infos = source_logdir(source).list_event_files()
+        logdir = source_logdir(source)
+        infos = logdir.list_event_files()
     except SourceError as err:
         _source_failed(source, err)
         return 0
@@ -233,9 +256,9 @@ def source_list(*, source_id: int) -> int:
         if files is None:
             if not run.missing:
                 Run.objects.filter(pk=run.pk).update(missing=True)
-                EventFile.objects.filter(run=run).exclude(state=FileState.MISSING).update(
-                    state=FileState.MISSING, error="run directory no longer listed"
-                )
+                EventFile.objects.filter(run=run).exclude(
+                    state__in=(FileState.MISSING, FileState.DELETED)
+                ).update(state=FileState.MISSING, error="run directory no longer listed")
             continue
         grew, pending = _apply_file_infos(run, files, now=now, complete=True)
         updates: dict[str, Any] = {}
@@ -251,7 +274,12 @@ def source_list(*, source_id: int) -> int:
         if pending and _queue_if_idle(run.pk, now):
             queued += 1
     n_files = len(infos)
-    _source_ok(source, f"{len(by_run)} runs, {n_files} event files")
+    message = f"{len(by_run)} runs, {n_files} event files"
+    if logdir.skipped_names:
+        message += (
+            f"; {logdir.skipped_names} files or directories skipped: their names are not UTF-8"
+        )
+    _source_ok(source, message)
     if new_runs:
         notice_send(source.project_id, {"run_id": None, "new_run": True, "kinds": {}})
     return queued
@@ -280,6 +308,7 @@ def run_check(*, run: Run, logdir: LogDir, now: Any) -> bool:
         Run.objects.filter(pk=run.pk).update(
             next_check_at=now + timedelta(seconds=_backoff(1, 2.0))
         )
+        _source_trouble(run.source, err)
         return False
     grew, pending = _apply_file_infos(run, infos, now=now, complete=False)
     hot_interval = _hot_interval(run.source)
@@ -308,7 +337,7 @@ def poll_tick(*, max_seconds: float = 5.0) -> dict[str, int]:
         stats["listed"] += 1
     hot = list(
         Run.objects.select_related("source")
-        .filter(hot_until__gt=now, missing=False)
+        .filter(hot_until__gt=now, missing=False, data_deleted_at__isnull=True)
         .filter(Q(next_check_at__isnull=True) | Q(next_check_at__lte=now))
         .order_by("next_check_at")[:500]
     )
@@ -367,7 +396,9 @@ def lease_acquire(run_id: int) -> str | None:
 
 
 def _lease_renew(run_id: int, token: str) -> None:
-    n = Run.objects.filter(pk=run_id, lease_token=token).update(
+    # A run whose data was deleted meanwhile (owner, retention) loses its lease too: deleting
+    # locks the run row, so this UPDATE runs either before it or after it, never beside it.
+    n = Run.objects.filter(pk=run_id, lease_token=token, data_deleted_at__isnull=True).update(
         lease_until=timezone.now() + timedelta(seconds=settings.TBHUB_LEASE_SECONDS)
     )
     if not n:
@@ -439,6 +470,11 @@ def _tail_files(
         return
     source = run.source
     project_id = source.project_id
+    if run.data_deleted_at is not None:
+        # Deleted data stays deleted: a file that a racing listing set readable again is not.
+        EventFile.objects.filter(run=run).exclude(state=FileState.DELETED).update(
+            state=FileState.DELETED, error=""
+        )
     refused = source_policy_error(source)
     if refused is not None:
         _source_failed(source, refused)
@@ -462,6 +498,7 @@ def _tail_files(
                 buf = logdir.read_range(path, ef.offset, ef.offset + want)
             except SourceError as err:
                 _file_read_failed(ef, err)
+                _source_trouble(source, err)
                 result.error = err.message
                 if err.transient:
                     result.more = False
@@ -493,22 +530,31 @@ def _tail_files(
                         break
                     continue
             purges = resolve_purges(batch, state)
-            with transaction.atomic():
-                _lease_renew(run.pk, token)
-                locked = EventFile.objects.select_for_update().get(pk=ef.pk)
-                if locked.offset != ef.offset:
-                    raise LeaseLost(f"file {ef.pk} moved under us")
-                locked.size = max(locked.size, ef.size)
-                summary = store.batch_commit(
-                    run=run,
-                    event_file=locked,
-                    batch=batch,
-                    registry=registry,
-                    state=state,
-                    purges=purges,
-                    project_id=project_id,
-                )
-                transaction.on_commit(lambda s=summary: _notify(s))  # type: ignore[misc]
+            try:
+                with transaction.atomic():
+                    _lease_renew(run.pk, token)
+                    locked = EventFile.objects.select_for_update().get(pk=ef.pk)
+                    if locked.offset != ef.offset:
+                        raise LeaseLost(f"file {ef.pk} moved under us")
+                    locked.size = max(locked.size, ef.size)
+                    summary = store.batch_commit(
+                        run=run,
+                        event_file=locked,
+                        batch=batch,
+                        registry=registry,
+                        state=state,
+                        purges=purges,
+                        project_id=project_id,
+                    )
+                    transaction.on_commit(lambda s=summary: _notify(s))  # type: ignore[misc]
+            except DataError as exc:
+                # The database refuses this data for good (e.g. a NUL character in a tag):
+                # retrying would fail forever, so the file stops here with the reason, and the
+                # rest of the run goes on (a new tail: the loader state was rolled back).
+                _file_unstorable(ef, exc)
+                result.error = f"{ef.name}: data the database cannot store"
+                result.more = True
+                return
             registry.new.clear()
             ef.offset = locked.offset
             ef.records = locked.records
@@ -537,6 +583,16 @@ def _file_read_failed(ef: EventFile, err: SourceError) -> None:
     EventFile.objects.filter(pk=ef.pk).update(state=state, error=err.message)
 
 
+def _file_unstorable(ef: EventFile, exc: DataError) -> None:
+    reason = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0][:300]
+    EventFile.objects.filter(pk=ef.pk).update(
+        state=FileState.STUCK,
+        error=f"at byte {ef.offset}: the database cannot store this data ({reason}); "
+        "reading stops here",
+    )
+    log.error("ingest.file.unstorable", extra={"file": ef.pk, "error": reason})
+
+
 def _skip_too_large(ef: EventFile, skip_to: int | None, max_record: int) -> bool:
     """A record longer than the cap: skip it once the file is long enough, else park the file."""
     size_msg = "" if skip_to is None else f" ({skip_to - ef.offset - 16} bytes)"
@@ -562,7 +618,8 @@ def _skip_too_large(ef: EventFile, skip_to: int | None, max_record: int) -> bool
 
 
 def run_reingest(*, run_id: int) -> None:
-    """Forget everything stored for a run and read its files again from byte 0."""
+    """Forget everything stored for a run and read its files again from byte 0 (this is also
+    how deleted data comes back: it clears the run's "data deleted" mark)."""
     from ingest.models import GraphBlob, Series
 
     with transaction.atomic():
@@ -582,5 +639,7 @@ def run_reingest(*, run_id: int) -> None:
             version=F("version") + 1,
             pending=True,
             queued_at=None,
+            data_deleted_at=None,
+            data_deleted_reason="",
         )
     _queue_if_idle(run_id, timezone.now())

@@ -82,3 +82,62 @@ def poll_task() -> dict[str, int] | None:
             cache.delete("tbhub:poll-lock")
         except Exception:
             log.debug("poll lock release failed", exc_info=True)
+
+
+# ---- retention (docs/RETENTION.md) --------------------------------------------------------------
+
+
+@shared_task(name="ingest.retention", ignore_result=True, acks_late=False)
+def retention_task() -> int:
+    """The daily beat entry: one bounded-batch task per project whose policy limits anything.
+    Every batch of one pass uses the same `now`, so the cutoffs stay put and the pass ends."""
+    import time
+
+    from ingest import retention
+
+    _close_broken_connections()
+    now = time.time()
+    ids = retention.project_ids_with_policy()
+    for project_id in ids:
+        retention_project_task.delay(project_id, now)
+    log.info("ingest.retention.start", extra={"projects": len(ids)})
+    return len(ids)
+
+
+@shared_task(
+    name="ingest.retention_project",
+    bind=True,
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=_DB_ERRORS,
+    retry_backoff=1,
+    retry_backoff_max=60,
+    max_retries=20,
+)
+def retention_project_task(
+    self: Any,
+    project_id: int,
+    now: float,
+    totals: dict[str, Any] | None = None,
+    batches: int = 0,
+) -> None:
+    """One batch of a project's retention; re-enqueues itself while work remains, carrying the
+    running totals, and logs/audits the pass when it ends. A retried batch is harmless: every
+    unit of work re-checks its candidate under the run's lock."""
+    from ingest import retention
+
+    _close_broken_connections()
+    res = retention.project_enforce_batch(project_id=project_id, now=retention.from_timestamp(now))
+    outcome = retention.Outcome.from_dict(totals) if totals else retention.Outcome()
+    outcome.merge(res.outcome)
+    batches += 1
+    log.info(
+        "ingest.retention.batch",
+        extra={"project": project_id, "batch": batches, "more": res.more, **res.outcome.summary()},
+    )
+    if res.more and batches < retention.MAX_BATCHES:
+        retention_project_task.delay(project_id, now, outcome.to_dict(), batches)
+        return
+    retention.project_enforce_finish(
+        project_id=project_id, outcome=outcome, batches=batches, complete=not res.more
+    )

@@ -31,6 +31,9 @@ PERMISSIONS = {
     "delete_sources": "source.delete",
     "edit_runs": "run.update",
     "read_audit": "audit.read",
+    "delete_run_data": "run.delete_data",
+    "reingest_runs": "run.reingest",
+    "manage_retention": "retention.manage",
 }
 
 

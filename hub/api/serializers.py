@@ -177,6 +177,15 @@ class RunStatusOut(serializers.Serializer):
     bad_records = serializers.IntegerField()
     error_files = serializers.IntegerField()
     error = serializers.CharField()
+    stored_bytes = serializers.IntegerField(help_text="Bytes tbhub stores for the run.")
+    data_deleted_at = serializers.FloatField(
+        allow_null=True,
+        help_text="When its stored data was deleted (POSIX time); its files are then not read "
+        "until an owner asks for a re-ingest.",
+    )
+    data_deleted_reason = serializers.ChoiceField(
+        choices=["owner", "retention", "quota"], allow_null=True
+    )
 
 
 class RunStatusListOut(serializers.Serializer):

@@ -8,11 +8,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from tbhub.settings import env
 from tbhub.settings.base import *
-from tbhub.settings.base import LOGGING, TBHUB_TICK_SECONDS
+from tbhub.settings.base import LOGGING, TBHUB_RETENTION_HOUR, TBHUB_TICK_SECONDS
 
 TBHUB_MODE = "team"
 
@@ -79,6 +80,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ingest.poll",
         "schedule": timedelta(seconds=TBHUB_TICK_SECONDS),
         "options": {"expires": max(TBHUB_TICK_SECONDS * 4, 2.0)},
+    },
+    # Retention (docs/RETENTION.md): daily; the task fans out one bounded batch per project.
+    "ingest.retention": {
+        "task": "ingest.retention",
+        "schedule": crontab(hour=TBHUB_RETENTION_HOUR % 24, minute=17),
+        "options": {"expires": 6 * 3600},
     },
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
