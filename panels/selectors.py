@@ -315,11 +315,11 @@ def scalar_series_json_parts(*, series: Series) -> list[bytes]:
         cache_set_many(fresh, timeout=3600)
     parts = [b"["]
     for m in meta:
-        frag = fragments.get(m[0])
-        if frag:
+        piece = fragments.get(m[0])
+        if piece:
             if len(parts) > 1:
                 parts.append(b",")
-            parts.append(frag)
+            parts.append(piece)
     parts.append(b"]")
     return parts
 
