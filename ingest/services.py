@@ -178,7 +178,12 @@ def _apply_file_infos(
                     state=FileState.DELETED if deleted else FileState.OK,
                 )
             )
-            grew = grew or info.size > 0
+            # A file seen for the first time makes its run hot only if it was written recently:
+            # adding a source full of finished runs must not poll each of them every second.
+            recent = info.mtime is None or (
+                info.mtime > now.timestamp() - settings.TBHUB_HOT_WINDOW_SECONDS
+            )
+            grew = grew or (info.size > 0 and recent)
             continue
         changed: list[str] = []
         if info.size != ef.size:
@@ -299,16 +304,22 @@ def _queue_if_idle(run_id: int, now: Any) -> bool:
     return bool(n)
 
 
-def run_check(*, run: Run, logdir: LogDir, now: Any) -> bool:
-    """Cheap check of one hot run: one directory listing (one request on object stores)."""
-    try:
-        infos = logdir.list_run(run.name)
-    except SourceError as err:
-        log.info("ingest.run.check_failed", extra={"run": run.pk, "error": err.message})
+def run_check(
+    *, run: Run, logdir: LogDir, now: Any, infos: list[FileInfo] | SourceError | None = None
+) -> bool:
+    """Cheap check of one hot run: one directory listing (one request on object stores), or the
+    run's part of a listing the caller already made (`infos`, or the error it raised)."""
+    if infos is None:
+        try:
+            infos = logdir.list_run(run.name)
+        except SourceError as err:
+            infos = err
+    if isinstance(infos, SourceError):
+        log.info("ingest.run.check_failed", extra={"run": run.pk, "error": infos.message})
         Run.objects.filter(pk=run.pk).update(
             next_check_at=now + timedelta(seconds=_backoff(1, 2.0))
         )
-        _source_trouble(run.source, err)
+        _source_trouble(run.source, infos)
         return False
     grew, pending = _apply_file_infos(run, infos, now=now, complete=False)
     hot_interval = _hot_interval(run.source)
@@ -321,6 +332,64 @@ def run_check(*, run: Run, logdir: LogDir, now: Any) -> bool:
     if pending:
         return _queue_if_idle(run.pk, now)
     return False
+
+
+# Object-store listings of hot runs run concurrently in this long-lived pool (I/O only: the
+# database work stays on the polling thread, so the pool never opens database connections).
+_listing_pool: ThreadPoolExecutor | None = None
+# A source with at least this many hot runs is checked with one recursive listing of its prefix
+# (one request per 1,000 keys) instead of one listing per run.
+HOT_RUNS_PER_SOURCE_LISTING = 3
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _listing_pool
+    if _listing_pool is None:
+        _listing_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="tbhub-list")
+    return _listing_pool
+
+
+def _hot_listings(runs: list[Run], logdirs: dict[int, LogDir]) -> dict[int, Any]:
+    """List hot runs: per source, one recursive listing if it has several hot runs, else one
+    listing per run. Returns run id -> list[FileInfo] | SourceError."""
+    by_source: dict[int, list[Run]] = {}
+    for r in runs:
+        by_source.setdefault(r.source_id, []).append(r)
+
+    def one_run(run: Run) -> tuple[list[int], Any]:
+        try:
+            return [run.pk], logdirs[run.source_id].list_run(run.name)
+        except SourceError as err:
+            return [run.pk], err
+
+    def whole_source(group: list[Run]) -> tuple[list[int], Any]:
+        try:
+            return [r.pk for r in group], logdirs[group[0].source_id].list_event_files()
+        except SourceError as err:
+            return [r.pk for r in group], err
+
+    jobs = []
+    for group in by_source.values():
+        if len(group) >= HOT_RUNS_PER_SOURCE_LISTING:
+            jobs.append(_pool().submit(whole_source, group))
+        else:
+            jobs.extend(_pool().submit(one_run, r) for r in group)
+    names = {r.pk: r.name for r in runs}
+    out: dict[int, Any] = {}
+    for job in jobs:
+        ids, result = job.result()
+        if isinstance(result, SourceError) or len(ids) == 1:
+            for rid in ids:
+                out[rid] = result
+            continue
+        wanted = {names[rid]: rid for rid in ids}
+        per_run: dict[int, list[FileInfo]] = {rid: [] for rid in ids}
+        for info in result:
+            owner = wanted.get(info.run)
+            if owner is not None:
+                per_run[owner].append(info)
+        out.update(per_run)
+    return out
 
 
 def poll_tick(*, max_seconds: float = 5.0) -> dict[str, int]:
@@ -343,26 +412,15 @@ def poll_tick(*, max_seconds: float = 5.0) -> dict[str, int]:
     )
     if hot:
         logdirs: dict[int, LogDir] = {}
-
-        def check(run: Run) -> bool:
-            ld = logdirs.get(run.source_id)
-            if ld is None:
-                ld = logdirs[run.source_id] = source_logdir(run.source)
-            return run_check(run=run, logdir=ld, now=now)
-
+        for r in hot:  # filesystems are created once per tick, on this thread
+            if r.source_id not in logdirs:
+                logdirs[r.source_id] = source_logdir(r.source)
         remote = [r for r in hot if r.source.is_remote]
-        local = [r for r in hot if not r.source.is_remote]
-        for r in local:
-            stats["queued"] += int(check(r))
+        listed = _hot_listings(remote, logdirs) if remote else {}
+        for r in hot:
+            queued = run_check(run=r, logdir=logdirs[r.source_id], now=now, infos=listed.get(r.pk))
+            stats["queued"] += int(queued)
             stats["checked"] += 1
-        if remote:
-            for r in remote:  # create filesystems once, in this thread
-                if r.source_id not in logdirs:
-                    logdirs[r.source_id] = source_logdir(r.source)
-            with ThreadPoolExecutor(max_workers=8) as pool:
-                for queued in pool.map(check, remote):
-                    stats["queued"] += int(queued)
-                    stats["checked"] += 1
         if time.monotonic() - started > max_seconds:
             return stats
     # Recovery: pending runs whose tail never started or whose worker died (lease expired).

@@ -417,3 +417,51 @@ def test_runs_list_shape(tmp_path: Path) -> None:
     assert run["graph"] is False
     assert run["status"]["files"] == 1
     assert run["status"]["bytes_read"] == run["status"]["bytes_total"]
+
+
+def test_finished_runs_are_not_hot_and_hot_remote_runs_share_one_listing(tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    write_scalars(old, {"x": [1.0]})
+    past = time.time() - 7 * 86400
+    os.utime(only_file(old), (past, past))
+    write_scalars(tmp_path / "new", {"x": [1.0]})
+    source = make_source(str(tmp_path))
+    dispatch.local_set(lambda kind, ident: None)
+    try:
+        services.source_list(source_id=source.pk)
+    finally:
+        dispatch.local_set(None)
+    assert Run.objects.get(name="old").hot_until is None  # a week-old file: not polled per run
+    assert Run.objects.get(name="new").hot_until is not None
+    assert Run.objects.get(name="old").pending  # but it is still read
+
+
+def test_hot_listings_use_one_recursive_listing_for_many_runs(tmp_path: Path) -> None:
+    for i in range(4):
+        write_scalars(tmp_path / f"r{i}", {"x": [1.0]})
+    source = make_source(str(tmp_path))
+    runs = []
+    for i in range(4):
+        runs.append(Run.objects.create(source=source, name=f"r{i}"))
+    calls = {"find": 0, "run": 0}
+
+    class CountingLogDir:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def list_event_files(self) -> Any:
+            calls["find"] += 1
+            return self.inner.list_event_files()
+
+        def list_run(self, name: str) -> Any:
+            calls["run"] += 1
+            return self.inner.list_run(name)
+
+    from ingest.sources import open_logdir
+
+    lds: dict[int, Any] = {source.pk: CountingLogDir(open_logdir(str(tmp_path)))}
+    out = services._hot_listings(runs, lds)
+    assert calls == {"find": 1, "run": 0}
+    assert sorted(len(v) for v in out.values()) == [1, 1, 1, 1]
+    out = services._hot_listings(runs[:2], lds)
+    assert calls == {"find": 1, "run": 2}
