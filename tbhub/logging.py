@@ -23,3 +23,21 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return json.dumps(out, default=str)
+
+
+class StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is at the time of each record, not the stream that existed
+    when logging was configured (test runners and daemonisers swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> Any:
+        import sys
+
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass

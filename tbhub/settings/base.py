@@ -194,8 +194,7 @@ LOGGING: dict[str, Any] = {
     },
     "handlers": {
         "stderr": {
-            "class": "logging.StreamHandler",
-            "stream": "ext://sys.stderr",
+            "class": "tbhub.logging.StderrHandler",
             "formatter": TBHUB_LOG_FORMAT if TBHUB_LOG_FORMAT in ("text", "json") else "text",
         }
     },
