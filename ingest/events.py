@@ -5,13 +5,16 @@ Documented in docs/ARCHITECTURE.md#decoding. Two paths with identical output:
 - The protobuf path parses each `Event` with our generated classes and normalises it the way
   TensorBoard's Python loader does (`data_compat` + `dataclass_compat`, reference §3.5).
 - The fast path handles the bulk of real files — events holding scalar values — without a
-  per-record Python loop. TFRecord lanes (equally spaced records of equal length, see
+  per-record Python loop. TFRecord lanes (every record of one length and one place in the
+  length pattern in the window, however often histograms or images interrupted them, see
   `ingest.tfrecord`) are split into groups of records that share one byte layout: identical
   bytes everywhere except the wall_time double, the step varint (of a fixed length) and the
-  value bytes. The layout is parsed once from the group's first record (the template), the other
-  records are verified against it with numpy, and the wall/step/value columns are read as
-  numpy views. Anything else (histograms, images, text, graphs, irregular layouts, failed
-  checks) goes through the protobuf path record by record.
+  value bytes. The layout is parsed once from a group's first record (the template), the other
+  records are verified against it with numpy, and the wall/step/value columns are read with a
+  few numpy calls per layout and window. Templates are cached for the process, keyed by their
+  bytes outside the variable columns. Anything else (histograms, images, text, graphs,
+  irregular layouts, failed checks) goes through the protobuf path record by record, in its
+  place: the order of records (`seq`) is the file's.
 
 Tag classification follows TensorBoard: the first value of a tag in the run decides its kind
 (legacy simple_value/histo/image/audio always; tensors by plugin name); later values without
@@ -22,6 +25,7 @@ order, so both paths classify identically.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol, TypeVar
 
@@ -78,7 +82,9 @@ _LEGACY_IMAGE_CONTENT: Final = b"\x10\x01"
 _LEGACY_AUDIO_CONTENT: Final = b"\x10\x0b\x18\x01"
 
 _MIN_FAST_ROWS: Final = 8
-_TEMPLATE_BUDGET: Final = 64  # layouts tried per lane before the rest goes the protobuf way
+# Templates tried per lane (one length in one window) before the rest goes the protobuf way. Each
+# covers at least _MIN_FAST_ROWS records, so this bounds the cost of irregular lanes only.
+_TEMPLATE_BUDGET: Final = 1024
 _MAX_PROBLEM_TAG: Final = 200
 # Elements materialised per value: text cells, images per event (TensorBoard writes 3 by default).
 _MAX_TEXT_ELEMENTS: Final = 1 << 20
@@ -164,100 +170,173 @@ class _Layout:
     step: tuple[int, int] | None  # (position, varint length)
     slots: list[_Slot]
     allowed: npt.NDArray[np.bool_]  # payload columns that may differ from the template
+    columns: npt.NDArray[np.intp]  # the same, as column numbers
 
 
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    """Decode a varint at pos; raises IndexError/ValueError on truncation or > 10 bytes."""
-    result = 0
-    shift = 0
-    while True:
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos
-        shift += 7
-        if shift >= 70:
-            raise ValueError("varint too long")
+class _Reader:
+    """The byte reader of `parse_layout`. It notes every position it reads (with the masks of
+    the bits that decided something), so that a record the fast path cannot take also says which
+    bytes made it so: any other record of the same length equal there fails the same way."""
 
+    __slots__ = ("buf", "reads", "step")
 
-def _skip_len(buf: bytes, pos: int) -> tuple[int, int]:
-    length, pos = _varint(buf, pos)
-    end = pos + length
-    if end > len(buf):
-        raise ValueError("truncated field")
-    return pos, end
+    def __init__(self, buf: bytes) -> None:
+        self.buf = buf
+        self.reads: list[int] = []
+        self.step = (0, 0)  # the step varint: only its continuation bits matter
 
+    def varint(self, pos: int) -> tuple[int, int]:
+        """Decode a varint at pos; raises IndexError/ValueError on truncation or > 10 bytes."""
+        buf = self.buf
+        reads = self.reads
+        result = 0
+        shift = 0
+        while True:
+            byte = buf[pos]
+            reads.append(pos)
+            pos += 1
+            result |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                return result, pos
+            shift += 7
+            if shift >= 70:
+                raise ValueError("varint too long")
 
-def _tensor_slot(buf: bytes, start: int, end: int) -> _Slot | None:
-    """A rank-0 DT_FLOAT/DT_DOUBLE tensor holding one value in tensor_content, float_val or
-    double_val; anything else (other dtypes, dims, repeated fields) → None."""
-    dtype = None
-    value: _Slot | None = None
-    seen: set[int] = set()
-    pos = start
-    while pos < end:
-        key, pos = _varint(buf, pos)
-        number, wire = key >> 3, key & 7
-        if number in seen:
-            return None
-        seen.add(number)
-        if number == 1 and wire == 0:
-            dtype, pos = _varint(buf, pos)
-        elif number == 2 and wire == 2:
-            a, pos = _skip_len(buf, pos)
-            if pos != a:  # a shape with dims or unknown_rank: not rank 0
+    def skip_len(self, pos: int) -> tuple[int, int]:
+        length, pos = self.varint(pos)
+        end = pos + length
+        if end > len(self.buf):
+            raise ValueError("truncated field")
+        return pos, end
+
+    def signature(self) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.uint8]]:
+        """(positions read, mask of the bits that mattered at each)."""
+        columns = np.asarray(sorted(set(self.reads)), dtype=np.intp)
+        masks = np.full(len(columns), 0xFF, dtype=np.uint8)
+        a, b = self.step
+        masks[(columns >= a) & (columns < b)] = 0x80
+        return columns, masks
+
+    def tensor_slot(self, start: int, end: int) -> _Slot | None:
+        """A rank-0 DT_FLOAT/DT_DOUBLE tensor holding one value in tensor_content, float_val or
+        double_val; anything else (other dtypes, dims, repeated fields) → None."""
+        dtype = None
+        value: _Slot | None = None
+        seen: set[int] = set()
+        pos = start
+        while pos < end:
+            key, pos = self.varint(pos)
+            number, wire = key >> 3, key & 7
+            if number in seen:
                 return None
-        elif number == 4 and wire == 2:
-            a, pos = _skip_len(buf, pos)
-            value = _Slot(a, pos - a)
-        elif number in (5, 6) and wire == 2:
-            a, pos = _skip_len(buf, pos)
-            value = _Slot(a, pos - a)
-            if value.width != (4 if number == 5 else 8):
+            seen.add(number)
+            if number == 1 and wire == 0:
+                dtype, pos = self.varint(pos)
+            elif number == 2 and wire == 2:
+                a, pos = self.skip_len(pos)
+                if pos != a:  # a shape with dims or unknown_rank: not rank 0
+                    return None
+            elif number == 4 and wire == 2:
+                a, pos = self.skip_len(pos)
+                value = _Slot(a, pos - a)
+            elif number in (5, 6) and wire == 2:
+                a, pos = self.skip_len(pos)
+                value = _Slot(a, pos - a)
+                if value.width != (4 if number == 5 else 8):
+                    return None
+            elif number == 5 and wire == 5:
+                value = _Slot(pos, 4)
+                pos += 4
+            elif number == 6 and wire == 1:
+                value = _Slot(pos, 8)
+                pos += 8
+            else:
                 return None
-        elif number == 5 and wire == 5:
-            value = _Slot(pos, 4)
-            pos += 4
-        elif number == 6 and wire == 1:
-            value = _Slot(pos, 8)
-            pos += 8
-        else:
+        if pos != end or value is None or len(seen & {4, 5, 6}) != 1:
             return None
-    if pos != end or value is None or len(seen & {4, 5, 6}) != 1:
+        if dtype == 1 and value.width == 4 and 6 not in seen:
+            return value
+        if dtype == 2 and value.width == 8 and 5 not in seen:
+            return value
         return None
-    if dtype == 1 and value.width == 4 and 6 not in seen:
-        return value
-    if dtype == 2 and value.width == 8 and 5 not in seen:
-        return value
-    return None
 
-
-def _value_slot(buf: bytes, start: int, end: int) -> _Slot | None:
-    seen: set[int] = set()
-    slot: _Slot | None = None
-    pos = start
-    while pos < end:
-        key, pos = _varint(buf, pos)
-        number, wire = key >> 3, key & 7
-        if number in seen:
-            return None
-        seen.add(number)
-        if number in (1, 9) and wire == 2:  # tag, metadata: constant bytes
-            _, pos = _skip_len(buf, pos)
-        elif number == 2 and wire == 5:  # simple_value
-            slot = _Slot(pos, 4)
-            pos += 4
-        elif number == 8 and wire == 2:  # tensor
-            a, pos = _skip_len(buf, pos)
-            slot = _tensor_slot(buf, a, pos)
-            if slot is None:
+    def value_slot(self, start: int, end: int) -> _Slot | None:
+        seen: set[int] = set()
+        slot: _Slot | None = None
+        pos = start
+        while pos < end:
+            key, pos = self.varint(pos)
+            number, wire = key >> 3, key & 7
+            if number in seen:
                 return None
-        else:
+            seen.add(number)
+            if number in (1, 9) and wire == 2:  # tag, metadata: constant bytes
+                _, pos = self.skip_len(pos)
+            elif number == 2 and wire == 5:  # simple_value
+                slot = _Slot(pos, 4)
+                pos += 4
+            elif number == 8 and wire == 2:  # tensor
+                a, pos = self.skip_len(pos)
+                slot = self.tensor_slot(a, pos)
+                if slot is None:
+                    return None
+            else:
+                return None
+        if pos != end or 1 not in seen or len(seen & {2, 8}) != 1:
             return None
-    if pos != end or 1 not in seen or len(seen & {2, 8}) != 1:
-        return None
-    return slot
+        return slot
+
+    def layout(self) -> _Layout | None:
+        buf = self.buf
+        try:
+            seen: set[int] = set()
+            wall = None
+            step = None
+            slots: list[_Slot] = []
+            pos = 0
+            end = len(buf)
+            while pos < end:
+                key, pos = self.varint(pos)
+                number, wire = key >> 3, key & 7
+                if number in seen:
+                    return None
+                seen.add(number)
+                if number == 1 and wire == 1:
+                    wall = pos
+                    pos += 8
+                elif number == 2 and wire == 0:
+                    a = pos
+                    _, pos = self.varint(pos)
+                    self.step = (a, pos)
+                    if pos - a > 9:
+                        return None
+                    step = (a, pos - a)
+                elif number == 5 and wire == 2:
+                    a, pos = self.skip_len(pos)
+                    sub = a
+                    while sub < pos:
+                        key, sub = self.varint(sub)
+                        if key != 0x0A:  # only Summary.value entries
+                            return None
+                        va, sub = self.skip_len(sub)
+                        slot = self.value_slot(va, sub)
+                        if slot is None:
+                            return None
+                        slots.append(slot)
+                else:
+                    return None
+            if pos != end or not slots:
+                return None
+        except (IndexError, ValueError):
+            return None
+        allowed = np.zeros(end, dtype=bool)
+        if wall is not None:
+            allowed[wall : wall + 8] = True
+        if step is not None:
+            allowed[step[0] : step[0] + step[1]] = True
+        for slot in slots:
+            allowed[slot.position : slot.position + slot.width] = True
+        return _Layout(wall, step, slots, allowed, np.flatnonzero(allowed))
 
 
 def parse_layout(buf: bytes) -> _Layout | None:
@@ -267,79 +346,174 @@ def parse_layout(buf: bytes) -> _Layout | None:
     whose values are each a tag, optional metadata and one float32/float64 scalar. Any other
     field, or a field repeated (protobuf's last-one-wins semantics), sends the record to the
     protobuf path.
+
+    Every record of the same length whose bytes equal the template's outside `allowed` (and
+    whose step varint has the same length) has the same layout: the parser reads only varints
+    (keys, lengths, the step) and skips the rest, and inside `allowed` it reads nothing but the
+    continuation bits of the step.
     """
+    return _Reader(buf).layout()
+
+
+@dataclass(slots=True)
+class _Template:
+    """What the fast path knows about the records like one template (see `_template`)."""
+
+    layout: _Layout | None  # None: not a scalar-only event
+    # The bytes the layout parser read (positions, masks of the bits that mattered): records of
+    # the same length equal there have the same layout, or the same lack of one.
+    sig_columns: npt.NDArray[np.intp]
+    sig_masks: npt.NDArray[np.uint8]
+    # With a layout: the tag and classification of each value, from protobuf; `usable` is False
+    # when protobuf does not see the values the layout parser saw (never expected).
+    tags: list[str] = field(default_factory=list)
+    infos: list[TagInfo | None] = field(default_factory=list)
+    usable: bool = False
+
+
+@dataclass(slots=True)
+class _Shape:
+    """Cached templates of one payload length and one layout's allowed columns, by their bytes
+    with those columns zeroed (all that decides the layout, the tags and their classification,
+    with the step varint's length)."""
+
+    columns: npt.NDArray[np.intp]
+    templates: dict[bytes, _Template]
+
+
+# Templates by payload length, shared by every decode of this process (a run's windows, other
+# runs): a lane re-entered in the next window, or a tag seen in another run, is not parsed again.
+_SHAPES: dict[int, list[_Shape]] = {}
+_CACHED_TEMPLATES = [0]
+_MAX_CACHED_TEMPLATES: Final = 4096
+
+
+def _step_length_ok(layout: _Layout, row: npt.NDArray[np.uint8]) -> bool:
+    if layout.step is None:
+        return True
+    position, width = layout.step
+    raw = row[position : position + width].tobytes()
+    return raw[-1] < 0x80 and all(byte >= 0x80 for byte in raw[:-1])
+
+
+def _template(row: npt.NDArray[np.uint8]) -> _Template:
+    """The template of the records like `row` (a payload): from the cache, or parsed."""
+    length = len(row)
+    shapes = _SHAPES.get(length)
+    if shapes:
+        for shape in shapes:
+            key = row.copy()
+            key[shape.columns] = 0
+            found = shape.templates.get(key.tobytes())
+            if found is None or found.layout is None:
+                continue
+            if _step_length_ok(found.layout, row):  # the rest of the parse is the same
+                return found
+    data = row.tobytes()
+    reader = _Reader(data)
+    layout = reader.layout()
+    columns, masks = reader.signature()
+    template = _Template(layout, columns, masks)
+    if layout is None:
+        return template
+    event = event_pb2.Event()
     try:
-        seen: set[int] = set()
-        wall = None
-        step = None
-        slots: list[_Slot] = []
-        pos = 0
-        end = len(buf)
-        while pos < end:
-            key, pos = _varint(buf, pos)
-            number, wire = key >> 3, key & 7
-            if number in seen:
-                return None
-            seen.add(number)
-            if number == 1 and wire == 1:
-                wall = pos
-                pos += 8
-            elif number == 2 and wire == 0:
-                a = pos
-                _, pos = _varint(buf, pos)
-                if pos - a > 9:
-                    return None
-                step = (a, pos - a)
-            elif number == 5 and wire == 2:
-                a, pos = _skip_len(buf, pos)
-                sub = a
-                while sub < pos:
-                    key, sub = _varint(buf, sub)
-                    if key != 0x0A:  # only Summary.value entries
-                        return None
-                    va, sub = _skip_len(buf, sub)
-                    slot = _value_slot(buf, va, sub)
-                    if slot is None:
-                        return None
-                    slots.append(slot)
-            else:
-                return None
-        if pos != end or not slots:
-            return None
-    except (IndexError, ValueError):
-        return None
-    allowed = np.zeros(end, dtype=bool)
-    if wall is not None:
-        allowed[wall : wall + 8] = True
-    if step is not None:
-        allowed[step[0] : step[0] + step[1]] = True
-    for slot in slots:
-        allowed[slot.position : slot.position + slot.width] = True
-    return _Layout(wall, step, slots, allowed)
+        event.ParseFromString(data)
+    except Exception:  # the layout parser accepted it, so this is not expected
+        return template
+    values = event.summary.value
+    if len(values) != len(layout.slots):
+        return template
+    for value in values:
+        tag = text(value.tag) or text(value.node_name)
+        template.tags.append(tag)
+        template.infos.append(classify(tag, value))
+    template.usable = True
+    if _CACHED_TEMPLATES[0] >= _MAX_CACHED_TEMPLATES:
+        _SHAPES.clear()
+        _CACHED_TEMPLATES[0] = 0
+    shapes = _SHAPES.setdefault(length, [])
+    for shape in shapes:
+        if np.array_equal(shape.columns, layout.columns):
+            break
+    else:
+        shape = _Shape(layout.columns, {})
+        shapes.append(shape)
+    key = row.copy()
+    key[layout.columns] = 0
+    shape.templates[key.tobytes()] = template
+    _CACHED_TEMPLATES[0] += 1
+    return template
+
+
+def _varying(keys: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
+    """Columns of `keys` in which some row differs from row 0."""
+    return tfrecord._varying_columns(keys)
+
+
+def _split_by_key(
+    keys: npt.NDArray[np.uint8], rows: npt.NDArray[np.intp]
+) -> list[npt.NDArray[np.intp]]:
+    """`rows` split into parts of equal `keys` rows (bytes), each part in its original order."""
+    count, width = keys.shape
+    flat: npt.NDArray[Any]
+    if width <= 2:  # a 16-bit key: numpy's stable argsort is a radix sort
+        packed = np.zeros((count, 2), dtype=np.uint8)
+        packed[:, :width] = keys
+        flat = packed.view(np.uint16)[:, 0]
+    else:
+        words = (width + 7) // 8
+        packed = np.zeros((count, words * 8), dtype=np.uint8)
+        packed[:, :width] = keys
+        wide = packed.view(np.uint64)
+        flat = wide[:, 0].copy()
+        for i in range(1, words):  # a multiplicative hash of the other words
+            flat *= np.uint64(0x9E3779B97F4A7C15)
+            flat ^= wide[:, i]
+    order = np.argsort(flat, kind="stable")
+    ordered = flat[order]
+    parts = np.split(order, np.flatnonzero(ordered[1:] != ordered[:-1]) + 1)
+    out: list[npt.NDArray[np.intp]] = []
+    for part in parts:
+        while width > 8 and len(part) > 1:
+            # Equal hashes of different keys (never expected): peel the exact matches off.
+            same = (keys[part] == keys[part[0]]).all(axis=1)
+            if same.all():
+                break
+            out.append(rows[part[same]])
+            part = part[~same]
+        out.append(rows[part])
+    return out
+
+
+@dataclass(slots=True)
+class _FastShape:
+    """Rows of one lane with one layout (wall, step and value positions): their groups differ
+    only in tags or metadata."""
+
+    layout: _Layout
+    payload: npt.NDArray[np.uint8]  # the lane's payloads (lane rows, length)
+    rows: npt.NDArray[np.intp] | None  # the shape's rows of `payload` (None: all)
+    index: npt.NDArray[np.int64]  # their record indices (not necessarily ascending)
+    groups: list[_FastGroup] = field(default_factory=list)
 
 
 @dataclass(slots=True)
 class _FastGroup:
-    layout: _Layout
-    payload: npt.NDArray[np.uint8]  # (rows, length)
-    index: npt.NDArray[np.int64]  # record indices, ascending
-    tags: list[str] = field(default_factory=list)
-    infos: list[TagInfo | None] = field(default_factory=list)
+    template: _Template
+    rows: npt.NDArray[np.intp] | None  # the group's rows of the shape's `payload` (None: all)
+    index: npt.NDArray[np.int64]  # their record indices (not necessarily ascending)
+    first: int  # the smallest of them: where the group classifies its tags
 
 
 def _quiet_nan32(values: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """Set the quiet bit of float32 NaNs, as the protobuf path's float32→double→float32 trip
-    does, so that both paths give bit-identical arrays."""
-    bits = values.view(np.uint32)
-    nan = (bits & np.uint32(0x7F800000)) == np.uint32(0x7F800000)
-    nan &= (bits & np.uint32(0x007FFFFF)) != 0
+    """Set the quiet bit of float32 NaNs (in place), as the protobuf path's
+    float32→double→float32 trip does, so that both paths give bit-identical arrays."""
+    nan = np.isnan(values)
     if nan.any():
+        bits = values.view(np.uint32)
         bits[nan] |= np.uint32(0x00400000)
     return values
-
-
-def _column(payload: npt.NDArray[np.uint8], position: int, width: int) -> npt.NDArray[np.uint8]:
-    return np.ascontiguousarray(payload[:, position : position + width])
 
 
 def _numbers(payload: npt.NDArray[np.uint8], position: int, dtype: str) -> npt.NDArray[Any]:
@@ -368,8 +542,9 @@ class _Decoder:
         self.scan = scan
         self.registry = registry
         count = len(scan.offsets)
-        self.rel = (scan.offsets - scan.base_offset).tolist()
-        self.lengths = scan.lengths.tolist()
+        # Relative payload offsets and lengths (numpy: only protobuf-path records read them).
+        self.rel = scan.offsets - scan.base_offset
+        self.lengths = scan.lengths
         self.steps = np.zeros(count, dtype=np.int64)
         self.walls = np.zeros(count, dtype=np.float64)
         self.has_summary = np.zeros(count, dtype=bool)
@@ -384,8 +559,8 @@ class _Decoder:
         self.file_versions: list[FileVersionEvent] = []
         self.problems: list[RecordProblem] = list(scan.problems)
         self.groups: list[_FastGroup] = []
+        self.shapes: list[_FastShape] = []
         self.slow: list[npt.NDArray[np.int64]] = []
-        self._budget = 0
 
     # -- driver ----------------------------------------------------------------------------------
 
@@ -395,146 +570,172 @@ class _Decoder:
             covered = np.zeros(count, dtype=bool)
             for lane in self.scan.lanes:
                 covered[lane.index] = True
-                self._budget = _TEMPLATE_BUDGET
-                payload = lane.rows[:, tfrecord.HEADER_BYTES : tfrecord.HEADER_BYTES + lane.length]
-                self._fast_rows(payload, lane.index, lane.varying)
+                self._fast_lane(lane)
             self.slow.append(np.flatnonzero(~covered).astype(np.int64))
-            self._prepare_groups()
         else:
             self.slow.append(np.arange(count, dtype=np.int64))
         slow = np.unique(np.concatenate(self.slow)) if self.slow else np.zeros(0, np.int64)
-        groups = sorted(self.groups, key=lambda g: int(g.index[0]))
+        # Interleave the groups' classification with the protobuf path in file order: a group
+        # classifies its tags at its first record (the first value of a tag decides its kind).
+        groups = sorted(self.groups, key=lambda g: g.first)
         gi = 0
         for ri in slow.tolist():
-            while gi < len(groups) and int(groups[gi].index[0]) < ri:
+            while gi < len(groups) and groups[gi].first < ri:
                 self._register(groups[gi])
                 gi += 1
             self._record(ri)
         for group in groups[gi:]:
             self._register(group)
-        for group in groups:
-            if all(self.registry.known[tag].kind == SCALAR for tag in group.tags):
-                self._extract(group)
-            else:
-                for ri in group.index.tolist():
-                    self._record(ri)
+        known = self.registry.known
+        for shape in self.shapes:
+            chosen: list[_FastGroup] = []
+            for group in shape.groups:
+                if all(known[tag].kind == SCALAR for tag in group.template.tags):
+                    chosen.append(group)
+                else:
+                    for ri in group.index.tolist():
+                        self._record(ri)
+            if chosen:
+                self._extract(shape, chosen)
 
     # -- fast path -------------------------------------------------------------------------------
 
-    def _fast_rows(
-        self,
-        payload: npt.NDArray[np.uint8],
-        index: npt.NDArray[np.int64],
-        varying: npt.NDArray[np.bool_] | None,
-    ) -> None:
-        rows = len(index)
-        if rows < _MIN_FAST_ROWS or self._budget <= 0:
-            self.slow.append(index)
-            return
-        self._budget -= 1
-        template = payload[0]
-        layout = parse_layout(template.tobytes())
-        if layout is None:
-            self.slow.append(index)
-            return
-        # Columns outside `varying` hold the same bytes in every row (the lane's CRC check found
-        # them), so only varying columns that the layout does not allow need comparing.
-        check = ~layout.allowed if varying is None else varying & ~layout.allowed
-        columns = np.flatnonzero(check)
-        if len(columns):
-            match = ~(payload[:, columns] != template[columns]).any(axis=1)
-        else:
-            match = np.ones(rows, dtype=bool)
-        if layout.step is not None:
-            position, width = layout.step
-            step_bytes = payload[:, position : position + width]
-            match &= step_bytes[:, -1] < 0x80
-            if width > 1:
-                match &= (step_bytes[:, :-1] >= 0x80).all(axis=1)
-        if match.all():
-            self.groups.append(_FastGroup(layout, payload, index))
-            return
-        matched = np.flatnonzero(match)
-        # Same-length records of different tags interleave with a fixed period: split them into
-        # strided sub-lanes (no copies) when the matches of the template say so.
-        if len(matched) >= 2 and matched[0] == 0:
-            period = int(matched[1])
-            if len(matched) == (rows + period - 1) // period and np.array_equal(
-                matched, np.arange(0, rows, period)
-            ):
-                self._emit(layout, payload[0::period], index[0::period])
-                for r in range(1, period):
-                    self._fast_rows(payload[r::period], index[r::period], varying)
-                return
-        self._emit(layout, payload[matched], index[matched])
-        rest = np.flatnonzero(~match)
-        self._fast_rows(payload[rest], index[rest], varying)
+    def _fast_lane(self, lane: tfrecord.Lane) -> None:
+        """Split a lane (every valid record of one length in the window) into groups of records
+        equal to a template outside its layout's allowed columns.
 
-    def _emit(
-        self, layout: _Layout, payload: npt.NDArray[np.uint8], index: npt.NDArray[np.int64]
-    ) -> None:
-        if len(index) >= _MIN_FAST_ROWS:
-            self.groups.append(_FastGroup(layout, payload, index))
-        else:
-            self.slow.append(index)
-
-    def _prepare_groups(self) -> None:
-        """Parse each group's template with protobuf once, for its tags and classification."""
-        kept: list[_FastGroup] = []
-        for group in self.groups:
-            event = event_pb2.Event()
-            try:
-                event.ParseFromString(group.payload[0].tobytes())
-            except Exception:  # the layout parser accepted it, so this is not expected
-                self.slow.append(group.index)
+        The first row of what is left is the template. The rows equal to it in the bytes its
+        layout parser read (its signature: field keys, lengths, the step's varint length) have
+        the same layout — or, if it has none, go to the protobuf path. Those rows are then
+        grouped by their other bytes outside the allowed columns (other tags, metadata), each
+        group with its own template: a lane holding many tags costs one sort, not one pass per
+        tag. The rest of the lane starts over with its own first row.
+        """
+        length = lane.length
+        payload = lane.rows[:, tfrecord.HEADER_BYTES : tfrecord.HEADER_BYTES + length]
+        index = lane.index
+        count = len(index)
+        varying = np.ones(length, dtype=bool) if lane.varying is None else lane.varying
+        todo: list[npt.NDArray[np.intp] | None] = [None]  # row sets; None: every row
+        budget = _TEMPLATE_BUDGET
+        while todo:
+            rows = todo.pop()
+            size = count if rows is None else len(rows)
+            if size < _MIN_FAST_ROWS or budget <= 0:
+                self.slow.append(index if rows is None else index[rows])
                 continue
-            values = event.summary.value
-            if len(values) != len(group.layout.slots):
-                self.slow.append(group.index)
+            budget -= 1
+            first = 0 if rows is None else int(rows[0])
+            template = _template(payload[first])
+            # Columns that no row varies in are equal to the template's in every row.
+            columns, masks = template.sig_columns, template.sig_masks
+            differ = varying[columns]
+            shape = rows
+            if differ.any():
+                columns, masks = columns[differ], masks[differ]
+                got = payload[:, columns] if rows is None else payload[rows[:, None], columns]
+                same = ((got & masks) == (payload[first, columns] & masks)).all(axis=1)
+                if not same.all():
+                    hit = np.flatnonzero(same)
+                    miss = np.flatnonzero(~same)
+                    shape = hit if rows is None else rows[hit]
+                    todo.append(miss if rows is None else rows[miss])
+            layout = template.layout
+            if layout is None:
+                self.slow.append(index if shape is None else index[shape])
                 continue
-            for value in values:
-                tag = text(value.tag) or text(value.node_name)
-                group.tags.append(tag)
-                group.infos.append(classify(tag, value))
-            kept.append(group)
-        self.groups = kept
+            other = varying & ~layout.allowed
+            other[template.sig_columns] = False
+            keys = np.flatnonzero(other)
+            parts: list[npt.NDArray[np.intp]] | None = None
+            if len(keys):
+                got = payload[:, keys] if shape is None else payload[shape[:, None], keys]
+                # Only the columns that vary inside the shape (the others may vary in the lane's
+                # other shapes): usually a few bytes of tag names.
+                inside = _varying(got)
+                if inside.any():
+                    every = np.arange(count, dtype=np.intp) if shape is None else shape
+                    parts = _split_by_key(np.ascontiguousarray(got[:, inside]), every)
+            fast = _FastShape(layout, payload, shape, index if shape is None else index[shape])
+            for part in [shape] if parts is None else parts:
+                part_index = fast.index if part is shape else index[part]
+                if len(part_index) < _MIN_FAST_ROWS:
+                    self.slow.append(part_index)
+                    continue
+                own = template
+                if part is not None and int(part[0]) != first:
+                    budget -= 1
+                    own = _template(payload[int(part[0])])
+                    if own.layout is None or not np.array_equal(
+                        own.layout.columns, layout.columns
+                    ):  # the same signature gives the same layout: not expected
+                        todo.append(part)
+                        continue
+                if own.usable:
+                    group = _FastGroup(own, part, part_index, int(part_index.min()))
+                    fast.groups.append(group)
+                    self.groups.append(group)
+                else:
+                    self.slow.append(part_index)
+            if fast.groups:
+                self.shapes.append(fast)
 
     def _register(self, group: _FastGroup) -> None:
-        for tag, info in zip(group.tags, group.infos, strict=True):
+        template = group.template
+        for tag, info in zip(template.tags, template.infos, strict=True):
             if tag not in self.registry.known and info is not None:
-                self.registry.add(tag, info)
+                # A copy: the cached template is shared by every registry of the process.
+                self.registry.add(tag, dataclasses.replace(info))
 
-    def _extract(self, group: _FastGroup) -> None:
-        layout, payload, index = group.layout, group.payload, group.index
-        rows = len(index)
+    def _extract(self, shape: _FastShape, groups: list[_FastGroup]) -> None:
+        """Read the columns of `groups` (all of them or some of `shape`'s): wall time and step
+        once for the shape, values per group."""
+        layout, payload = shape.layout, shape.payload
+        rows, index = shape.rows, shape.index
+        if len(groups) < len(shape.groups) or sum(len(g.index) for g in groups) < len(index):
+            parts = [np.arange(len(payload)) if g.rows is None else g.rows for g in groups]
+            rows = np.concatenate(parts)
+            index = np.concatenate([g.index for g in groups])
         if layout.wall is not None:
-            self.walls[index] = _numbers(payload, layout.wall, "<f8")
+            walls = _numbers(payload, layout.wall, "<f8")
+            self.walls[index] = walls if rows is None else walls[rows]
         if layout.step is not None:
             position, width = layout.step
-            raw = _column(payload, position, width).astype(np.uint64)
-            steps = np.zeros(rows, dtype=np.uint64)
-            for i in range(width):
-                steps |= (raw[:, i] & np.uint64(0x7F)) << np.uint64(7 * i)
+            cut = slice(position, position + width)
+            raw = payload[:, cut] if rows is None else payload[rows, cut]
+            steps = raw[:, 0].astype(np.uint64)
+            if width > 1:
+                steps &= np.uint64(0x7F)
+                for i in range(1, width):
+                    byte = raw[:, i].astype(np.uint64)
+                    if i < width - 1:
+                        byte &= np.uint64(0x7F)
+                    steps |= byte << np.uint64(7 * i)
             self.steps[index] = steps.view(np.int64)
         self.has_summary[index] = True
-        for tag, slot in zip(group.tags, layout.slots, strict=True):
-            values: npt.NDArray[np.floating]
-            if slot.width == 4:
-                values = _quiet_nan32(_numbers(payload, slot.position, "<f4").astype(np.float32))
-            else:
-                values = _numbers(payload, slot.position, "<f8").astype(np.float64)
-            acc = self.scalars.setdefault(tag, _ScalarAcc())
-            acc.pieces.append((index, values))
+        for group in groups:
+            sel = group.rows
+            for tag, slot in zip(group.template.tags, layout.slots, strict=True):
+                values: npt.NDArray[np.floating]
+                if slot.width == 4:
+                    numbers = _numbers(payload, slot.position, "<f4")
+                    taken = numbers.astype(np.float32) if sel is None else numbers[sel]
+                    values = _quiet_nan32(taken)
+                else:
+                    numbers = _numbers(payload, slot.position, "<f8")
+                    values = numbers.astype(np.float64) if sel is None else numbers[sel]
+                acc = self.scalars.setdefault(tag, _ScalarAcc())
+                acc.pieces.append((group.index, values))
 
     # -- protobuf path ---------------------------------------------------------------------------
 
     def _problem(self, ri: int, kind: ProblemKind, message: str) -> None:
-        offset = self.scan.base_offset + self.rel[ri] - tfrecord.HEADER_BYTES
+        offset = self.scan.base_offset + int(self.rel[ri]) - tfrecord.HEADER_BYTES
         self.problems.append(RecordProblem(offset=offset, kind=kind, message=message))
 
     def _record(self, ri: int) -> None:
-        start = self.rel[ri]
-        length = self.lengths[ri]
+        start = int(self.rel[ri])
+        length = int(self.lengths[ri])
         event = event_pb2.Event()
         try:
             event.ParseFromString(self.buf[start : start + length])
@@ -578,7 +779,7 @@ class _Decoder:
             self.session_logs.append(SessionLogEvent(ri, step, wall, int(event.session_log.status)))
 
     def _bad_value(self, ri: int, tag: str, kind: str, why: str) -> None:
-        offset = self.scan.base_offset + self.rel[ri] - tfrecord.HEADER_BYTES
+        offset = self.scan.base_offset + int(self.rel[ri]) - tfrecord.HEADER_BYTES
         self._problem(
             ri,
             "bad_value",
@@ -661,7 +862,7 @@ class _Decoder:
         elif which == "tensor":
             array = tensor_kind.to_ndarray(value.tensor)
             buckets = None if array is None else histogram_kind.from_tensor(array)
-            why = _describe(value.tensor) + ", not [k, 3] numbers"
+            why = "" if buckets is not None else _describe(value.tensor) + ", not [k, 3] numbers"
         else:
             buckets, why = None, f"a legacy {which}"
         if buckets is None:
@@ -772,7 +973,12 @@ class _Decoder:
         scan = self.scan
         decoded = self.decoded
         remap = np.cumsum(decoded, dtype=np.int64) - 1
-        walls = self.walls[decoded]
+        all_decoded = bool(decoded.all())
+        if all_decoded:  # the usual case: no copies
+            walls, steps, has_summary = self.walls, self.steps, self.has_summary
+        else:
+            walls, steps = self.walls[decoded], self.steps[decoded]
+            has_summary = self.has_summary[decoded]
         batch = DecodedBatch(
             start_offset=scan.base_offset,
             end_offset=scan.end_offset,
@@ -782,12 +988,12 @@ class _Decoder:
             skip_to=scan.skip_to,
             first_wall_time=float(walls[0]) if len(walls) else None,
             last_wall_time=float(walls[-1]) if len(walls) else None,
-            event_steps=self.steps[decoded],
-            event_has_summary=self.has_summary[decoded],
+            event_steps=steps,
+            event_has_summary=has_summary,
         )
         blocks: list[tuple[int, ScalarBlock]] = []
         for tag, acc in self.scalars.items():
-            block = self._block(tag, acc, remap)
+            block = self._block(tag, acc, None if all_decoded else remap)
             if block is not None:
                 blocks.append((int(block.seq[0]), block))
         blocks.sort(key=lambda item: item[0])
@@ -802,26 +1008,32 @@ class _Decoder:
         batch.problems = sorted(self.problems, key=lambda p: p.offset)
         return batch
 
-    def _block(self, tag: str, acc: _ScalarAcc, remap: npt.NDArray[np.int64]) -> ScalarBlock | None:
-        records = [piece[0] for piece in acc.pieces]
-        values = [piece[1] for piece in acc.pieces]
-        wide = acc.wide or any(v.dtype == np.float64 for v in values)
+    def _block(
+        self, tag: str, acc: _ScalarAcc, remap: npt.NDArray[np.int64] | None
+    ) -> ScalarBlock | None:
+        pieces = acc.pieces
+        wide = acc.wide or any(v.dtype == np.float64 for _, v in pieces)
         dtype = np.float64 if wide else np.float32
         if acc.records:
-            records.append(np.asarray(acc.records, dtype=np.int64))
-            values.append(np.asarray(acc.values, dtype=dtype))
-        if not records:
+            slow = np.asarray(acc.records, dtype=np.int64)
+            pieces = [*pieces, (slow, np.asarray(acc.values, dtype=dtype))]
+        if not pieces:
             return None
-        ri = np.concatenate(records)
-        vals = np.concatenate([v.astype(dtype, copy=False) for v in values])
-        order = np.argsort(ri, kind="stable")
-        ri = ri[order]
+        # Pieces by their first record (a stable sort: the pieces of one group's values, and
+        # the values of one event, keep their order); then usually nothing is left to sort.
+        pieces = sorted(pieces, key=lambda piece: int(piece[0][0]))
+        ri = np.concatenate([piece[0] for piece in pieces])
+        vals = np.concatenate([piece[1].astype(dtype, copy=False) for piece in pieces])
+        if len(ri) > 1 and bool((ri[1:] < ri[:-1]).any()):
+            order = np.argsort(ri, kind="stable")
+            ri = ri[order]
+            vals = vals[order]
         return ScalarBlock(
             tag=tag,
-            seq=remap[ri],
+            seq=ri if remap is None else remap[ri],
             steps=self.steps[ri],
             wall_times=self.walls[ri],
-            values=vals[order],
+            values=vals,
         )
 
 

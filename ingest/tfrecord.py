@@ -12,23 +12,28 @@ Why it is shaped like this (speed): a plain Python loop over records costs ~1 µ
 any decoding happens, which alone caps ingest below the target. Writers produce periodic record
 lengths (the same tags every step), so the walker learns the period of the recent lengths,
 predicts thousands of offsets at once and verifies the length fields and length CRCs at those
-offsets with numpy; a scalar loop takes over on the first mismatch. Records found that way form
-*lanes*: equally spaced records of equal length, which numpy can see as one 2-D array without
-copying. Data CRCs of a lane are checked together using the linearity of CRC32C: for messages of
-equal length, crc(a) ^ crc(b) depends only on a ^ b, so only the columns that differ between rows
-need table lookups. The decoder (`ingest.events`) reuses the lanes for its fast path.
+offsets with numpy; a scalar loop takes over on the first mismatch, and after a few odd records
+(a histogram, an image) the interrupted pattern is tried again at the place where it stopped.
+
+The records are then gathered into *lanes*: every record of the window with one payload length
+and one place in the length pattern (in practice: one set of tags with one step-varint width),
+however many times histograms or images interrupted them, as one 2-D numpy array. So the fixed
+cost of a lane (a few dozen numpy calls here and in the decoder) is paid once per window, not
+once per stretch between interruptions. Data CRCs of a lane are checked together using the
+linearity of CRC32C: for messages of equal length, crc(a) ^ crc(b) depends only on a ^ b, so only
+the columns that differ between rows need table lookups. The decoder (`ingest.events`) reuses
+the lanes for its fast path.
 """
 
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import google_crc32c
 import numpy as np
 import numpy.typing as npt
-from numpy.lib.stride_tricks import sliding_window_view
 
 from ingest.decoded import RecordProblem
 
@@ -43,14 +48,17 @@ _U32: Final = 0xFFFFFFFF
 _MAX_PERIOD: Final = 128
 _PERIOD_WINDOW: Final = 64
 _PREDICT_RECORDS: Final = 1 << 16  # records verified per prediction round
+_PLACE_CHECK: Final = 512  # periods from which headers are checked place by place (strided)
 _MIN_LANE: Final = 8  # fewer equal-length records are not worth a column-wise CRC check
-# Shorter predicted stretches are grouped with the walked records by length (copied rows): a few
-# big groups are cheaper for the decoder than many small strided lanes.
-_MIN_STRIDED: Final = 32
+# Predicted lanes shorter than this are gathered with the walked records (a strided block copy
+# costs a few numpy calls; a gathered row a few tens of nanoseconds).
+_MIN_BLOCK: Final = 8
 # Longer records never take the decoder's fast path (scalar events are tens of bytes): their data
 # CRCs are checked one by one in C, without building lanes.
 _MAX_LANE_RECORD: Final = 4096
 _MAX_LINEAR_COLUMNS: Final = 96  # above this, per-record C CRC is cheaper than column lookups
+_CHECK_BYTES: Final = 1 << 20  # rows of a lane checked together (see _check_rows)
+_COPY_BYTES: Final = 1 << 18  # bytes of a stretch copied into lanes together (see _Lanes)
 _RESYNC_WINDOW: Final = 1 << 20  # candidate positions examined per vectorised resync step
 _TABLE_CACHE_LIMIT: Final = 8192
 
@@ -155,19 +163,35 @@ def _rows_crc(
 ) -> npt.NDArray[np.uint32]:
     """Raw CRC32C of every row of `payload` (M x L), given the columns where rows differ from
     row 0 (all other columns must be equal to row 0's)."""
-    length = payload.shape[1]
-    tmpl = payload[0]
-    crc = np.full(payload.shape[0], crc32c(np.ascontiguousarray(tmpl)), dtype=np.uint32)
+    template = np.ascontiguousarray(payload[0])
+    return _diff_crc(payload ^ template, columns, crc32c(template))
+
+
+def _diff_crc(
+    diff: npt.NDArray[np.uint8], columns: npt.NDArray[np.intp], template_crc: int
+) -> npt.NDArray[np.uint32]:
+    """Raw CRC32C of every row, from `diff` (the rows XOR the template, zero outside `columns`)
+    and the template's CRC."""
+    length = diff.shape[1]
+    crc = np.full(len(diff), template_crc, dtype=np.uint32)
     for col in columns.tolist():
         # Gathering with intp indices is about twice as fast as with uint8 ones.
-        delta = (payload[:, col] ^ tmpl[col]).astype(np.intp)
-        crc ^= _tail_table(length - 1 - col)[delta]
+        crc ^= _tail_table(length - 1 - col)[diff[:, col].astype(np.intp)]
     return crc
 
 
 def _varying_columns(payload: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
-    """Columns in which some row differs from row 0."""
-    out: npt.NDArray[np.bool_] = (payload != payload[0]).any(axis=0)
+    """Columns in which some row differs from row 0: OR of (row ^ row 0) over all rows, folded
+    in halves (a few passes over contiguous memory; a reduction along axis 0 is ~3x slower)."""
+    rows = len(payload)
+    if rows == 0:
+        return np.zeros(payload.shape[1], dtype=bool)
+    diff = payload ^ payload[0]
+    while rows > 1:
+        half = rows // 2
+        np.bitwise_or(diff[:half], diff[rows - half : rows], out=diff[:half])
+        rows -= half
+    out: npt.NDArray[np.bool_] = diff[0] != 0
     return out
 
 
@@ -183,10 +207,10 @@ def _le_u32(cols: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint32]:
 @dataclass(slots=True)
 class Lane:
     """Valid records of equal payload `length`, as one (count, length + 16) byte array `rows`
-    (header, payload, footer per row; a zero-copy strided view when the records are equally
-    spaced in the buffer). `index` maps rows to positions in `ScanResult.offsets`; `varying`
-    (payload columns where some row differs from row 0) is known when the data CRCs were checked
-    column-wise, else None."""
+    (header, payload, footer per row; a zero-copy strided view when the records are one equally
+    spaced stretch of the buffer, else a copy). `index` maps rows to positions in
+    `ScanResult.offsets` (ascending within each stretch, not necessarily across stretches);
+    `varying`: payload columns where some row differs from row 0 (None: unknown, every column)."""
 
     length: int
     rows: npt.NDArray[np.uint8]
@@ -226,6 +250,65 @@ class _RawLane:
     header: int  # relative offset of the first record's header
     stride: int
     length: int
+    # Which place of which length pattern it is (the pattern as its primitive period in its
+    # smallest rotation, and the place in that): records at one place of one pattern are
+    # usually one set of tags written with one step width.
+    place: tuple[tuple[int, ...], int]
+    stretch: int  # which prediction found it (the places of one stretch interleave)
+
+
+_HEADER: Final = np.dtype((np.void, HEADER_BYTES))
+
+
+class _Pattern:
+    """What _predict needs to know about one length pattern, computed once per walk. `headers`,
+    `lengths` and `relative` cover the pattern repeated `periods` times (grown on demand)."""
+
+    __slots__ = (
+        "headers",
+        "lengths",
+        "period_bytes",
+        "periods",
+        "place",
+        "relative",
+        "starts",
+        "want_crc",
+        "want_length",
+    )
+
+    def __init__(self, pattern: tuple[int, ...]) -> None:
+        p = len(pattern)
+        sizes = [length + OVERHEAD for length in pattern]
+        self.period_bytes = sum(sizes)
+        self.starts = np.zeros(p, dtype=np.int64)
+        np.cumsum(sizes[:-1], out=self.starts[1:])
+        self.want_length = np.asarray(pattern, dtype=np.uint64)
+        crcs = [_masked_length_crc(length) for length in pattern]
+        self.want_crc = np.asarray(crcs, dtype=np.uint32)
+        # Places: the primitive period of the pattern in its smallest rotation.
+        q = next(q for q in range(1, p + 1) if p % q == 0 and pattern == pattern[:q] * (p // q))
+        base = pattern[:q]
+        best = min(range(q), key=lambda i: base[i:] + base[:i])
+        canonical = base[best:] + base[:best]
+        self.place = [(canonical, (k - best) % q) for k in range(p)]
+        header = b"".join(struct.pack("<QI", n, c) for n, c in zip(pattern, crcs, strict=True))
+        self.periods = 0
+        self.headers = np.frombuffer(header, dtype=_HEADER)  # expected headers, repeated
+        self.lengths = np.asarray(pattern, dtype=np.int64)  # lengths, repeated
+        self.relative = self.starts.copy()  # header offsets from the first one, repeated
+        self.grow(64)
+
+    def grow(self, periods: int) -> None:
+        """Make the repeated arrays cover at least `periods` periods."""
+        if periods <= self.periods:
+            return
+        periods = max(periods, 2 * self.periods)
+        p = len(self.starts)
+        self.headers = np.tile(self.headers[:p], periods)
+        self.lengths = np.tile(self.lengths[:p], periods)
+        grid = np.arange(periods, dtype=np.int64)[:, None] * self.period_bytes
+        self.relative = (grid + self.starts).reshape(-1)
+        self.periods = periods
 
 
 class _Walker:
@@ -234,11 +317,13 @@ class _Walker:
     def __init__(self, buf: bytes, base_offset: int, max_record_bytes: int) -> None:
         self.buf = buf
         self.arr = np.frombuffer(buf, dtype=np.uint8)
-        # Every 12-byte header window, for gathering predicted headers in one numpy call.
-        self.windows = (
-            sliding_window_view(self.arr, HEADER_BYTES)
-            if len(buf) >= HEADER_BYTES
-            else np.zeros((0, HEADER_BYTES), np.uint8)
+        # The 12-byte header at every byte offset, as one opaque element (an unaligned view),
+        # for checking the headers of predicted records with one gather and one comparison.
+        headers = len(buf) - HEADER_BYTES + 1
+        self.header_view = (
+            np.ndarray((headers,), _HEADER, buf, 0, (1,))
+            if headers > 0
+            else np.zeros(0, dtype=_HEADER)
         )
         self.n = len(buf)
         self.base = base_offset
@@ -260,6 +345,9 @@ class _Walker:
         # Pattern to try again after an interruption, rotated to where it stopped.
         self.resume: list[int] | None = None
         self.resume_tries = 0
+        self.last_periods = 0  # periods accepted by the last prediction, plus one
+        self.patterns: dict[tuple[int, ...], _Pattern] = {}
+        self.stretches = 0
 
     # -- scalar loop -----------------------------------------------------------------------------
 
@@ -297,7 +385,7 @@ class _Walker:
             if self.resume is not None:
                 # The last pattern was interrupted by a few odd records (a histogram, an image):
                 # it usually goes on right after them, at the phase where it stopped.
-                if self._predict(self.resume):
+                if self._predict(self.resume, resumed=True):
                     continue
                 self.resume_tries -= 1
                 if self.resume_tries <= 0:
@@ -346,7 +434,7 @@ class _Walker:
                 return p
         return 0
 
-    def _predict(self, pattern: list[int] | None = None) -> int:
+    def _predict(self, pattern: list[int] | None = None, *, resumed: bool = False) -> int:
         """Verify predicted records with numpy; accept the prefix that matches. Returns the number
         of records accepted. `pattern`: the lengths expected next (default: the period of the
         recent lengths)."""
@@ -356,8 +444,11 @@ class _Walker:
                 return 0
             pattern = self.history[-p:]
         p = len(pattern)
-        sizes = [length + OVERHEAD for length in pattern]
-        period_bytes = sum(sizes)
+        key = tuple(pattern)
+        known = self.patterns.get(key)
+        if known is None:
+            known = self.patterns[key] = _Pattern(key)
+        period_bytes, starts = known.period_bytes, known.starts
         pos = self.pos
         periods = min((self.n - pos) // period_bytes, max(1, _PREDICT_RECORDS // p))
         if periods < 2:
@@ -365,33 +456,37 @@ class _Walker:
         # Cheap first check before the vectorised one: is the next record the expected one?
         if struct.unpack_from("<QI", self.buf, pos) != (pattern[0], _masked_length_crc(pattern[0])):
             return 0
-        starts = np.zeros(p, dtype=np.int64)
-        np.cumsum(sizes[:-1], out=starts[1:])
-        want_length = np.asarray(pattern, dtype=np.uint64)
-        want_crc = np.asarray([_masked_length_crc(length) for length in pattern], dtype=np.uint32)
-        # Verify in growing chunks of periods, all records of a chunk in one gather: a pattern
-        # that breaks soon (a histogram every 10 steps) costs about what it yields, and a long one
-        # is checked in a few numpy calls.
-        heads: list[npt.NDArray[np.int64]] = []
+        # Verify in growing chunks of periods: a pattern that breaks soon (a histogram every 10
+        # steps) costs about what it yields, and a long one is checked in a few numpy calls. A
+        # resumed pattern starts with the length of its last stretch: interruptions are usually
+        # periodic too (a histogram every 50 steps).
         done = 0
-        chunk = 8
+        chunk = max(8, self.last_periods) if resumed else 8
         accepted = 0
+        buf = self.buf
         while done < periods:
             count = min(chunk, periods - done)
-            grid = (np.arange(done, done + count, dtype=np.int64) * period_bytes + pos)[:, None]
-            chunk_heads = (grid + starts).reshape(-1)
-            rows = self.windows[chunk_heads]
-            ok = (rows[:, :8].view("<u8").reshape(count, p) == want_length) & (
-                rows[:, 8:].view("<u4").reshape(count, p) == want_crc
-            )
-            flat = ok.reshape(-1)
-            if not flat.all():
-                good = int(np.argmin(flat))
-                heads.append(chunk_heads[:good])
-                accepted += good
+            good = count * p
+            if count >= _PLACE_CHECK:
+                # Long chunks: each place as two strided views of the buffer, no index arrays.
+                base = pos + done * period_bytes
+                for k in range(p):
+                    offset = base + int(starts[k])
+                    fields = np.ndarray((count,), "<u8", buf, offset, (period_bytes,))
+                    crcs = np.ndarray((count,), "<u4", buf, offset + 8, (period_bytes,))
+                    ok = (fields == known.want_length[k]) & (crcs == known.want_crc[k])
+                    if not ok.all():
+                        good = min(good, int(np.argmin(ok)) * p + k)
+            else:
+                # Short ones: every header of the chunk in one gather and one comparison.
+                known.grow(done + count)
+                heads = known.relative[done * p : (done + count) * p] + pos
+                same = self.header_view[heads] == known.headers[: count * p]
+                if not same.all():
+                    good = int(np.argmin(same))
+            accepted += good
+            if good < count * p:
                 break
-            heads.append(chunk_heads)
-            accepted += count * p
             done += count
             chunk *= 4
         if accepted == 0:
@@ -407,15 +502,18 @@ class _Walker:
                     header=pos + int(starts[k]),
                     stride=period_bytes,
                     length=pattern[k],
+                    place=known.place[k],
+                    stretch=self.stretches,
                 )
             )
-        headers = np.concatenate(heads)
-        full = (accepted + p - 1) // p
-        lengths_arr = np.tile(np.asarray(pattern, dtype=np.int64), full)[:accepted]
+        self.stretches += 1
+        known.grow((accepted + p - 1) // p)
+        headers = known.relative[:accepted] + pos
         self.header_chunks.append(headers)
-        self.length_chunks.append(lengths_arr)
+        self.length_chunks.append(known.lengths[:accepted])
         self.count += accepted
-        self.pos = int(headers[-1]) + int(lengths_arr[-1]) + OVERHEAD
+        self.last_periods = accepted // p + 1
+        self.pos = int(headers[-1]) + pattern[(accepted - 1) % p] + OVERHEAD
         shift = accepted % p
         self.history = (pattern[shift:] + pattern[:shift]) * 2
         if accepted < periods * p:
@@ -526,36 +624,130 @@ def _strided_rows(
     )
 
 
-def _gather_rows(
-    arr: npt.NDArray[np.uint8], headers: npt.NDArray[np.int64], width: int
-) -> npt.NDArray[np.uint8]:
-    """Rows of `width` bytes at arbitrary `headers`, copied in bounded chunks."""
-    rows = np.empty((len(headers), width), dtype=np.uint8)
-    chunk = max(1, (1 << 22) // max(width, 1))
-    cols = np.arange(width, dtype=np.int64)
-    for a in range(0, len(headers), chunk):
-        idx = headers[a : a + chunk, None] + cols
-        rows[a : a + chunk] = arr[idx]
-    return rows
-
-
 def _check_rows(
     rows: npt.NDArray[np.uint8], length: int
-) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_] | None]:
-    """Data-CRC validity of every row; also the varying payload columns when computed."""
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Data-CRC validity of every row, and the payload columns in which some row differs from
+    row 0.
+
+    Rows are checked in blocks of about _CHECK_BYTES, each block in a few passes while it is in
+    cache: XOR with row 0 (the template), fold the XOR to find the block's varying columns, then
+    look up the CRC contribution of each varying column (CRC32C is linear, see _tail_table)."""
     payload = rows[:, HEADER_BYTES : HEADER_BYTES + length]
     stored = _le_u32(rows[:, HEADER_BYTES + length : HEADER_BYTES + length + FOOTER_BYTES])
     if length == 0:
         return stored == np.uint32(mask_crc(crc32c(b""))), np.zeros(0, dtype=bool)
-    varying = _varying_columns(payload)
-    columns = np.flatnonzero(varying)
-    if len(columns) <= _MAX_LINEAR_COLUMNS:
-        crc = _rows_crc(payload, columns)
-        ok: npt.NDArray[np.bool_] = _mask_vec(crc) == stored
-        return ok, varying
-    values = [crc32c(np.ascontiguousarray(row)) for row in payload]
-    crcs = np.asarray(values, dtype=np.uint32)
-    return _mask_vec(crcs) == stored, None
+    count = len(payload)
+    template = np.ascontiguousarray(payload[0])
+    base = crc32c(template)
+    crc = np.empty(count, dtype=np.uint32)
+    varying = np.zeros(length, dtype=bool)
+    size = max(1, min(count, _CHECK_BYTES // length))
+    diff = np.empty((size, length), dtype=np.uint8)
+    fold = np.empty((max(size // 2, 1), length), dtype=np.uint8)
+    for a in range(0, count, size):
+        block = payload[a : a + size]
+        m = len(block)
+        x = diff[:m]
+        np.bitwise_xor(block, template, out=x)
+        if m > 1:  # OR of all rows of x, folded in halves into `fold` (x stays for the CRC)
+            half = m // 2
+            folded = fold[:half]
+            np.bitwise_or(x[:half], x[m - half :], out=folded)
+            if m % 2:
+                folded[0] |= x[half]
+            while half > 1:
+                h = half // 2
+                np.bitwise_or(folded[:h], folded[half - h : half], out=folded[:h])
+                half -= h
+            changed = folded[0] != 0
+        else:
+            changed = x[0] != 0
+        varying |= changed
+        columns = np.flatnonzero(changed)
+        if len(columns) <= _MAX_LINEAR_COLUMNS:
+            crc[a : a + m] = _diff_crc(x, columns, base)
+        else:
+            crc[a : a + m] = [crc32c(np.ascontiguousarray(row)) for row in block]
+    ok: npt.NDArray[np.bool_] = _mask_vec(crc) == stored
+    return ok, varying
+
+
+# A piece of a lane: a predicted lane, or walked records (their numbers).
+_Piece = _RawLane | npt.NDArray[np.int64]
+
+
+def _size(piece: _Piece) -> int:
+    return piece.count if isinstance(piece, _RawLane) else len(piece)
+
+
+def _frames(raw: _RawLane) -> npt.NDArray[np.int64]:
+    return np.arange(raw.first, raw.first + raw.period * raw.count, raw.period, dtype=np.int64)
+
+
+class _Lanes:
+    """Builds lane arrays: all records of one length (and place) in one (count, length + 16)
+    array. Walked records are gathered by header at once; predicted lanes are copied later,
+    stretch by stretch in file order and in chunks across the places of a stretch, so that each
+    part of the buffer is read from memory once while it is in cache (place by place, a 16 MiB
+    window would be streamed once per place)."""
+
+    def __init__(self, buf: bytes, headers: npt.NDArray[np.int64]) -> None:
+        self.buf = buf
+        self.headers = headers
+        self.copies: dict[int, tuple[npt.NDArray[np.void], int]] = {}  # raw lane id → target
+        self.lanes: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8], int]] = []
+
+    def add(self, length: int, pieces: list[_Piece]) -> None:
+        buf = self.buf
+        width = length + OVERHEAD
+        if len(pieces) == 1 and isinstance(pieces[0], _RawLane):
+            only = pieces[0]  # one predicted lane: a strided view, no copy
+            rows = _strided_rows(buf, only.header, only.stride, only.count, width)
+            self.lanes.append((_frames(only), rows, length))
+            return
+        count = sum(_size(piece) for piece in pieces)
+        rows = np.empty((count, width), dtype=np.uint8)
+        # Rows as single opaque elements: numpy copies each with one memcpy, not byte by byte.
+        whole = np.dtype((np.void, width))
+        out = rows.view(whole)[:, 0]
+        frames_all = np.empty(count, dtype=np.int64)
+        a = 0
+        for piece in pieces:
+            b = a + _size(piece)
+            if isinstance(piece, _RawLane):
+                self.copies[id(piece)] = (out, a)
+                frames_all[a:b] = _frames(piece)
+            else:
+                windows = np.ndarray((len(buf) - width + 1,), whole, buf, 0, (1,))
+                out[a:b] = windows[self.headers[piece]]
+                frames_all[a:b] = piece
+            a = b
+        self.lanes.append((frames_all, rows, length))
+
+    def copy(self, raw_lanes: list[_RawLane]) -> None:
+        buf = self.buf
+        copies = self.copies
+        todo = [raw for raw in raw_lanes if id(raw) in copies]
+        i = 0
+        while i < len(todo):
+            j = i + 1
+            while j < len(todo) and todo[j].stretch == todo[i].stretch:
+                j += 1
+            stretch = todo[i:j]
+            chunk = max(64, _COPY_BYTES // stretch[0].stride)
+            longest = max(raw.count for raw in stretch)
+            for start in range(0, longest, chunk):
+                for raw in stretch:
+                    n = min(chunk, raw.count - start)
+                    if n <= 0:
+                        continue
+                    out, a = copies[id(raw)]
+                    offset = raw.header + start * raw.stride
+                    out[a + start : a + start + n] = np.ndarray(
+                        (n,), out.dtype, buf, offset, (raw.stride,)
+                    )
+            i = j
 
 
 def scan(
@@ -573,6 +765,12 @@ def scan(
     proven not to start a record); a length above `max_record_bytes` is never allocated: the scan
     stops with "too_large" and `skip_to`.
 
+    Lanes: the records of one payload length and one place in the length pattern (at least
+    _MIN_LANE of them, at most _MAX_LANE_RECORD bytes each), wherever they are in the buffer —
+    one lane per kind of record, not one per stretch between interruptions — so the data CRCs of
+    a lane are checked in a few numpy calls and the decoder pays its per-lane costs once per
+    window. Records the walker found one by one join the lane of their length.
+
     Args:
         buf: the bytes read from the file; `bytes` so that numpy views can borrow them.
         base_offset: the absolute file offset of `buf[0]`; every offset returned is absolute.
@@ -589,18 +787,19 @@ def scan(
     total = len(headers)
     valid = np.ones(total, dtype=bool)
     problems = list(walker.problems)
-    arr = walker.arr
 
+    # Pieces of rows by payload length and place in the length pattern (predicted lanes,
+    # strided; None: walked records), so that a lane holds one kind of record as far as the
+    # framing can tell: different tags whose records happen to have the same length (a longer
+    # tag with a shorter step varint) would make more columns vary, and each costs lookups.
+    places: dict[int, dict[Any, list[_Piece]]] = {}
     in_lane = np.zeros(total, dtype=bool)
-    candidates: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8], int]] = []
     for raw in walker.raw_lanes:
-        if raw.count < _MIN_STRIDED or raw.length > _MAX_LANE_RECORD:
+        if raw.count < _MIN_BLOCK or raw.length > _MAX_LANE_RECORD:
             continue
-        frames = raw.first + raw.period * np.arange(raw.count, dtype=np.int64)
-        in_lane[frames] = True
-        rows = _strided_rows(buf, raw.header, raw.stride, raw.count, raw.length + OVERHEAD)
-        candidates.append((frames, rows, raw.length))
-    # Records walked one by one: group equal lengths so that their data CRCs are checked together.
+        in_lane[raw.first : raw.first + raw.period * raw.count : raw.period] = True
+        places.setdefault(raw.length, {}).setdefault(raw.place, []).append(raw)
+    singles: list[int] = []
     loose = np.flatnonzero(~in_lane)
     if len(loose):
         loose_lengths = lengths[loose]
@@ -611,24 +810,35 @@ def scan(
         for group in np.split(order, cuts):
             frames = loose[group]
             length = int(lengths[frames[0]])
-            if len(frames) >= _MIN_LANE and length <= _MAX_LANE_RECORD:
-                rows = _gather_rows(arr, headers[frames], length + OVERHEAD)
-                candidates.append((frames, rows, length))
-                continue
-            for f in frames.tolist():
-                h = int(headers[f])
-                ln = int(lengths[f])
-                stored = struct.unpack_from("<I", buf, h + HEADER_BYTES + ln)[0]
-                if masked_crc32c(buf[h + HEADER_BYTES : h + HEADER_BYTES + ln]) != stored:
-                    valid[f] = False
-
+            if length <= _MAX_LANE_RECORD:
+                places.setdefault(length, {}).setdefault(None, []).append(frames)
+            else:
+                singles += frames.tolist()
+    builder = _Lanes(buf, headers)
+    for length, by_place in places.items():
+        # Places with too few records join the walked ones.
+        rest: list[_Piece] = []
+        for parts in by_place.values():
+            if sum(_size(piece) for piece in parts) < _MIN_LANE:
+                rest += parts
+            else:
+                builder.add(length, parts)
+        if not rest:
+            continue
+        if sum(_size(piece) for piece in rest) < _MIN_LANE:
+            for piece in rest:
+                singles += (_frames(piece) if isinstance(piece, _RawLane) else piece).tolist()
+            continue
+        builder.add(length, rest)
+    builder.copy(walker.raw_lanes)
+    candidates = builder.lanes
     checked: list[
         tuple[
             npt.NDArray[np.int64],
             npt.NDArray[np.uint8],
             int,
             npt.NDArray[np.bool_],
-            npt.NDArray[np.bool_] | None,
+            npt.NDArray[np.bool_],
         ]
     ] = []
     for frames, rows, length in candidates:
@@ -658,18 +868,12 @@ def scan(
         if ok.all():
             lanes.append(Lane(length=length, rows=rows, index=remap[frames], varying=varying))
             continue
-        # Split around the bad rows; the varying columns of a part are a subset of the whole's,
+        # Without the bad rows; the varying columns of the rest are a subset of the whole's,
         # which is all the decoder relies on.
-        good = np.flatnonzero(ok)
-        if not len(good):
-            continue
-        breaks = np.flatnonzero(np.diff(good) != 1) + 1
-        for part in np.split(good, breaks):
-            a, b = int(part[0]), int(part[-1]) + 1
-            if b - a >= _MIN_LANE:
-                lanes.append(
-                    Lane(length=length, rows=rows[a:b], index=remap[frames[a:b]], varying=varying)
-                )
+        if ok.sum() >= _MIN_LANE:
+            lanes.append(
+                Lane(length=length, rows=rows[ok], index=remap[frames[ok]], varying=varying)
+            )
     lanes.sort(key=lambda lane: int(lane.index[0]))
 
     offsets = headers[valid] + (base_offset + HEADER_BYTES)

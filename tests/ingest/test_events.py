@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -661,3 +662,263 @@ def test_growing_file_from_a_real_writer(tmp_path: Path) -> None:
     steps += [s for b in batch.scalars if b.tag == "loss" for s in b.steps.tolist()]
     assert batch.end_offset == len(data)
     assert steps == list(range(200))
+
+
+# ---- the fast path on mixed files ----------------------------------------------------------------
+#
+# Real training files interleave scalars with histograms, images and text every few steps. The
+# fast path gathers the scalar records of the whole window by length and layout, so these files
+# are where it could go wrong: every test compares it bit for bit with the protobuf path.
+
+SNAN32 = struct.unpack("<f", bytes.fromhex("0100807f"))[0]  # a signalling NaN (float32 bits)
+
+
+def _histogram_event(tag: str, step: int, rng: np.random.Generator, *, tf2: bool) -> Any:
+    if tf2:
+        edges = np.sort(rng.standard_normal(6))
+        buckets = np.stack([edges[:-1], edges[1:], rng.integers(0, 9, 5).astype(float)], axis=1)
+        return w.tensor_event(tag, w.histogram_tensor(buckets), step, "histograms")
+    ev = event_pb2.Event(wall_time=w.WALL0 + step + 0.5, step=step)
+    h = ev.summary.value.add(tag=tag).histo
+    h.min, h.max = -1.0, 1.0
+    h.bucket_limit.extend([-0.5, 0.0, 0.5, 1.0])
+    h.bucket.extend(rng.integers(0, 9, 4).astype(float).tolist())
+    return ev
+
+
+def _image_event(step: int, *, tf2: bool) -> Any:
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(40))
+    if tf2:
+        return w.tensor_event("img", w.string_tensor([b"4", b"3", png], [3]), step, "images")
+    ev = event_pb2.Event(wall_time=w.WALL0 + step, step=step)
+    img = ev.summary.value.add(tag="img").image
+    img.width, img.height, img.encoded_image_string = 4, 3, png
+    return ev
+
+
+def _scalar(tag: str, value: float, step: int, form: str, *, first: bool) -> Any:
+    wall = w.WALL0 + step + 0.001 * len(tag)
+    if form == "simple":
+        return w.scalar_event(tag, value, step, wall, metadata=first)
+    dtype = types_pb2.DT_DOUBLE if form.startswith("double") else types_pb2.DT_FLOAT
+    kind = "typed" if form.endswith("typed") else "content"
+    return w.tensor_scalar_event(tag, value, step, wall, dtype=dtype, form=kind)
+
+
+def training_file(
+    steps: range,
+    tags: list[str],
+    *,
+    form: str = "simple",
+    hist_every: int = 0,
+    image_every: int = 0,
+    text_every: int = 0,
+    multi_every: int = 0,
+    seed: int = 0,
+) -> tuple[list[Any], int]:
+    """Events as a training loop writes them: every tag every step (step-major), plus odd
+    records every few steps. Returns (events, odd records)."""
+    rng = np.random.default_rng(seed)
+    specials = [float("nan"), SNAN32, float("inf"), -0.0, 1e-45, -3.4e38]
+    evs: list[Any] = [w.file_version_event()]
+    odd = 1
+    for i, step in enumerate(steps):
+        for t, tag in enumerate(tags):
+            value = specials[(i + t) % 6] if (i + t) % 11 == 0 else float(rng.standard_normal())
+            evs.append(_scalar(tag, value, step, form, first=i == 0))
+        tf2 = form != "simple"
+        if hist_every and i % hist_every == 0:
+            evs += [_histogram_event(f"hist/{h}", step, rng, tf2=tf2) for h in range(2)]
+            odd += 2
+        if image_every and i % image_every == 0:
+            evs.append(_image_event(step, tf2=tf2))
+            odd += 1
+        if text_every and i % text_every == 0:
+            evs.append(
+                w.tensor_event("notes", w.string_tensor([b"step %d" % step], []), step, "text")
+            )
+            odd += 1
+        if multi_every and i % multi_every == 0:
+            ev = event_pb2.Event(wall_time=w.WALL0 + step, step=step)
+            ev.summary.value.add(tag="multi/a", simple_value=float(step))
+            ev.summary.value.add(tag="multi/b", simple_value=-float(step))
+            evs.append(ev)
+    return evs, odd
+
+
+FORMS = ["simple", "float_content", "float_typed", "double_content", "double_typed"]
+STEP_RANGES = {
+    "0-300": range(300),
+    "127/128": range(100, 160),
+    "16383/16384": range(16360, 16420),
+    "2^21": range(2**21 - 30, 2**21 + 30),
+}
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("steps", list(STEP_RANGES))
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"hist_every": 5},
+        {"hist_every": 1},
+        {"image_every": 7},
+        {"hist_every": 3, "image_every": 10, "text_every": 4, "multi_every": 6},
+    ],
+    ids=["hist5", "hist1", "img7", "all"],
+)
+def test_mixed_training_files_fast_equals_protobuf(
+    form: str, steps: str, odd: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tags = ["loss", "acc1", "lr", "metrics/grad_norm", "metrics/weight_norm", "x"]
+    evs, n_odd = training_file(STEP_RANGES[steps], tags, form=form, **odd)
+    data = w.records(evs)
+    batch, registry = decode_both(data)
+    got = scalars(batch)
+    n_steps = len(STEP_RANGES[steps])
+    assert all(len(got[tag]) == n_steps for tag in tags)
+    assert [s for s, _, _ in got["loss"]] == list(STEP_RANGES[steps])
+    assert all(registry.known[tag].kind == SCALAR for tag in tags)
+    if odd.get("hist_every"):
+        assert registry.known["hist/0"].kind == HISTOGRAM
+    # The fast path really took the scalars: only the odd records (and a few at the start of
+    # each varint width, before the walker has seen a period) went the protobuf way.
+    counter = CountingDecoder(monkeypatch)
+    events.decode(data, base_offset=0, registry=TagRegistry())
+    multi = n_steps // odd["multi_every"] + 1 if odd.get("multi_every") else 0
+    assert counter.calls <= n_odd + multi + 40 * len(tags)
+    assert counter.calls < 0.5 * len(evs)
+
+
+@pytest.mark.parametrize("form", ["simple", "float_content", "double_typed"])
+def test_mixed_file_read_in_windows_equals_protobuf(form: str) -> None:
+    """Window by window with one registry per path (the ingest loop): every batch identical."""
+    evs, _ = training_file(
+        range(120, 400), ["loss", "acc", "lr"], form=form, hist_every=4, image_every=9
+    )
+    data = w.records(evs)
+    rng = np.random.default_rng(7)
+    regs = TagRegistry(), TagRegistry()
+    offset = 0
+    size = 0
+    steps: list[int] = []
+    while offset < len(data):
+        size = min(len(data), max(size, offset) + int(rng.integers(200, 6000)))
+        fast = events.decode(data[offset:size], base_offset=offset, registry=regs[0])
+        slow = events.decode(data[offset:size], base_offset=offset, registry=regs[1], fast=False)
+        assert same(fast, slow)
+        assert same(regs[0], regs[1])
+        steps += [s for b in fast.scalars if b.tag == "loss" for s in b.steps.tolist()]
+        offset = fast.end_offset
+    assert steps == list(range(120, 400))
+
+
+def test_many_tags_of_one_length_with_histograms(monkeypatch: pytest.MonkeyPatch) -> None:
+    """40 tags whose records all have the same length: one lane, split by tag in one sort."""
+    tags = [f"layer_{i:02d}/norm" for i in range(40)]
+    evs, n_odd = training_file(range(300, 360), tags, hist_every=7)
+    data = w.records(evs)
+    batch, _ = decode_both(data)
+    assert sorted(b.tag for b in batch.scalars) == tags
+    assert all(len(b.seq) == 60 for b in batch.scalars)
+    counter = CountingDecoder(monkeypatch)
+    events.decode(data, base_offset=0, registry=TagRegistry())
+    # The first step (metadata) and the records walked before the walker learns the period.
+    assert counter.calls <= n_odd + 4 * len(tags)
+
+
+def test_records_of_one_length_with_different_layouts() -> None:
+    """A 4-letter tag with a 2-byte step and a 5-letter tag with a 1-byte step have the same
+    length: one lane, two layouts."""
+    evs: list[Any] = []
+    for step in range(100, 140):  # crosses 127/128
+        evs.append(w.scalar_event("abcd", float(step), step))
+        evs.append(w.scalar_event("abcde", float(-step), step))
+        evs.append(w.tensor_scalar_event("tensr", float(step), step))
+    data = w.records(evs)
+    lengths = {n for _, n in w.record_offsets(data)}
+    assert len(lengths) < 6  # some lengths are shared
+    batch, _ = decode_both(data)
+    assert [s for s, _, _ in scalars(batch)["abcde"]] == list(range(100, 140))
+
+
+def _padded_scalar(tag: str, value: float, step: int, length: int, *, node_name: bool) -> bytes:
+    """A simple_value event of exactly `length` bytes (the tag padded), optionally with a
+    node_name field (not a fast-path layout: protobuf path)."""
+    for pad in range(200):
+        ev = event_pb2.Event(wall_time=w.WALL0 + step, step=step)
+        v = ev.summary.value.add(tag=tag + "_" * pad, simple_value=value)
+        if node_name:
+            v.node_name = "n"
+        payload = ev.SerializeToString()
+        if len(payload) == length:
+            return payload
+    raise AssertionError("no padding gives that length")
+
+
+def test_other_records_of_the_same_length_first_in_the_lane(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Records the layout parser rejects lead a lane of scalar records of the same length: the
+    rows that decided it (the same field keys) go the protobuf way, the others stay fast."""
+    length = len(w.scalar_event("metric", 1.0, 5).SerializeToString())
+    odd = [_padded_scalar("n", float(i), 5 + i, length, node_name=True) for i in range(30)]
+    good = [w.scalar_event("metric", float(i), 5 + i) for i in range(100)]
+    data = w.records(odd + good + odd[:10])
+    batch, _ = decode_both(data)
+    assert len(scalars(batch)["metric"]) == 100
+    counter = CountingDecoder(monkeypatch)
+    events.decode(data, base_offset=0, registry=TagRegistry())
+    assert counter.calls <= 45
+
+
+def test_a_step_varint_of_another_length_is_never_read_with_the_template() -> None:
+    """Same length and the same bytes outside the template's wall/step/value columns, but the
+    step byte has its continuation bit set: a different event (here not a valid one)."""
+    good = [w.scalar_event("t", float(i), 5 + i) for i in range(20)]
+    odd = []
+    for ev in good[:12]:
+        payload = bytearray(ev.SerializeToString())
+        assert payload[9] == 0x10  # the step key, then a 1-byte varint
+        payload[10] |= 0x80
+        odd.append(bytes(payload))
+    for order in (good + odd, odd + good, good[:10] + odd + good[10:]):
+        events._SHAPES.clear()
+        batch, _ = decode_both(w.records(order))
+        assert len(batch.scalars[0].seq) == 20
+
+
+def test_template_cache_is_shared_but_classification_is_per_run() -> None:
+    """The layout cache outlives a decode; a tag's kind still comes from its run's registry."""
+    events._SHAPES.clear()
+    plain = [w.tensor_scalar_event("t", float(s), s, metadata=False) for s in range(1, 60)]
+    with_meta = [w.tensor_scalar_event("t", float(s), s) for s in range(1, 60)]
+    run_a = w.records(plain + with_meta)  # first value without metadata: TENSOR for good
+    run_b = w.records(with_meta + plain)  # first value with scalars metadata: SCALAR
+    for _ in range(2):  # cold cache, then warm
+        batch_a, reg_a = decode_both(run_a)
+        batch_b, reg_b = decode_both(run_b)
+        assert reg_a.known["t"].kind == TENSOR
+        assert batch_a.scalars == []
+        assert len(batch_a.tensors) == 118
+        assert reg_b.known["t"].kind == SCALAR
+        assert len(batch_b.scalars[0].seq) == 118
+        assert reg_a.known["t"] is not reg_b.known["t"]
+
+
+def test_corrupt_records_inside_a_mixed_file() -> None:
+    evs, _ = training_file(range(200), ["loss", "acc", "lr"], hist_every=5, image_every=20)
+    data = w.records(evs)
+    headers = [h for h, _ in w.record_offsets(data)]
+    broken = w.corrupt_data_crc(data, headers[100])
+    broken = w.corrupt_data_crc(broken, headers[101])
+    broken = w.corrupt_length_crc(broken, headers[400])
+    broken = broken[: headers[600]] + w.bad_proto_record() + broken[headers[600] :]
+    batch, _ = decode_both(broken, base=77)
+    assert [p.kind for p in batch.problems] == [
+        "bad_data_crc",
+        "bad_data_crc",
+        "bad_length_crc",
+        "bad_proto",
+    ]
+    assert batch.records == len(evs) - 3

@@ -230,3 +230,88 @@ def test_offsets_are_monotone_after_damage() -> None:
     offsets = result.offsets.tolist()
     assert offsets == sorted(offsets)
     assert len(set(offsets)) == len(offsets)
+
+
+# ---- lanes across interruptions ----------------------------------------------------------------
+
+
+def _check_lanes(data: bytes, result: tfrecord.ScanResult) -> None:
+    """Every lane row is the record it claims to be."""
+    for lane in result.lanes:
+        for row, index in zip(lane.rows, lane.index.tolist(), strict=True):
+            offset = int(result.offsets[index]) - result.base_offset
+            assert bytes(row) == data[offset - 12 : offset + lane.length + 4]
+
+
+@pytest.mark.parametrize("every", [1, 3, 50])
+def test_interrupted_patterns_make_one_lane_per_kind(every: int) -> None:
+    """Periodic lengths with an odd record every few periods (a histogram every k steps): the
+    records of each place of the pattern form one lane for the whole buffer, not one per
+    stretch between interruptions."""
+    pattern = [30, 31, 45, 31]
+    rng = np.random.default_rng(5)
+    lengths: list[int] = []
+    for period in range(400):
+        lengths += pattern
+        if period % every == every - 1:
+            lengths.append(int(rng.integers(200, 400)))
+    data = b"".join(frame_record(p) for p in _payloads(lengths))
+    result = scan(data, base_offset=3)
+    assert _got(result) == _expect(data, 3)
+    _check_lanes(data, result)
+    in_lanes = sum(len(lane.index) for lane in result.lanes)
+    assert in_lanes > 0.9 * 400 * len(pattern)
+    # At most one lane per place (two places have length 31) and per odd length, plus the
+    # records walked one by one before the period was learnt.
+    assert len(result.lanes) <= 4 + len(set(lengths) - set(pattern)) + 4
+
+
+def test_lanes_with_bad_data_crcs_across_stretches() -> None:
+    lengths = ([40, 52] * 30 + [300]) * 10
+    payloads = _payloads(lengths)
+    data = b"".join(frame_record(p) for p in payloads)
+    headers = [h for h, _ in writers.record_offsets(data)]
+    bad = [5, 66, 67, 200, 401, len(headers) - 1]
+    for i in bad:
+        data = writers.corrupt_data_crc(data, headers[i])
+    result = scan(data)
+    want = [x for i, x in enumerate(_expect(data)) if i not in bad]
+    assert _got(result) == want
+    assert [p.offset for p in result.problems] == [headers[i] for i in bad]
+    _check_lanes(data, result)
+
+
+def test_check_rows_in_blocks_matches_the_c_crc(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The blocked, column-wise data-CRC check: bad rows anywhere, blocks of any size, blocks with
+    more varying columns than the column-wise method takes."""
+    rng = np.random.default_rng(6)
+    length = 61
+    rows = np.zeros((301, length + 16), dtype=np.uint8)
+    base = rng.integers(0, 256, length, dtype=np.uint8)
+    payload = np.tile(base, (301, 1))
+    payload[:, [3, 4, 40]] = rng.integers(0, 256, (301, 3), dtype=np.uint8)
+    payload[150:160] = rng.integers(0, 256, (10, length), dtype=np.uint8)  # very different rows
+    rows[:, 12 : 12 + length] = payload
+    crcs = [masked_crc32c(bytes(row)) for row in payload]
+    rows[:, 12 + length :] = np.asarray(crcs, dtype="<u4").view(np.uint8).reshape(-1, 4)
+    for i in (0, 7, 155, 300):
+        rows[i, 12 + length] ^= 1  # a bad stored CRC
+    want_ok = np.ones(301, dtype=bool)
+    want_ok[[0, 7, 155, 300]] = False
+    want_varying = (payload != payload[0]).any(axis=0)
+    for block_rows in (1, 2, 7, 64, 301):
+        monkeypatch.setattr(tfrecord, "_CHECK_BYTES", block_rows * length)
+        for max_columns in (96, 2):
+            monkeypatch.setattr(tfrecord, "_MAX_LINEAR_COLUMNS", max_columns)
+            ok, varying = tfrecord._check_rows(rows, length)
+            assert ok.tolist() == want_ok.tolist()
+            assert varying.tolist() == want_varying.tolist()
+
+
+def test_varying_columns() -> None:
+    rng = np.random.default_rng(8)
+    for count in (1, 2, 3, 5, 64, 101):
+        payload = np.tile(rng.integers(0, 256, 20, dtype=np.uint8), (count, 1))
+        payload[rng.integers(0, count, 3), rng.integers(0, 20, 3)] ^= 0x10
+        want = (payload != payload[0]).any(axis=0)
+        assert tfrecord._varying_columns(payload).tolist() == want.tolist()
