@@ -151,14 +151,37 @@ def _source_ok(source: Source, message: str) -> None:
     )
 
 
+def _listing_unchanged(infos: list[FileInfo], existing: dict[str, EventFile]) -> bool:
+    """The listing shows exactly the files we know, with the same sizes, etags and times."""
+    if len(infos) != len(existing):
+        return False
+    for info in infos:
+        ef = existing.get(info.name)
+        if (
+            ef is None
+            or ef.state == FileState.MISSING
+            or ef.size != info.size
+            or ef.etag != info.etag
+            or ef.mtime != info.mtime
+        ):
+            return False
+    return True
+
+
 def _apply_file_infos(
-    run: Run, infos: list[FileInfo], *, now: Any, complete: bool
+    run: Run,
+    infos: list[FileInfo],
+    *,
+    now: Any,
+    complete: bool,
+    existing: dict[str, EventFile] | None = None,
 ) -> tuple[bool, bool]:
     """Reconcile one run's EventFile rows with a listing. Returns (grew, pending).
 
     Files of a run whose stored data was deleted (owner or retention) stay DELETED, and new ones
     are created DELETED: nothing of such a run is read until an owner asks for a re-ingest."""
-    existing = {f.name: f for f in EventFile.objects.filter(run=run)}
+    if existing is None:
+        existing = {f.name: f for f in EventFile.objects.filter(run=run)}
     deleted = run.data_deleted_at is not None
     grew = False
     seen: set[str] = set()
@@ -255,9 +278,19 @@ def source_list(*, source_id: int) -> int:
     if new_runs:
         Run.objects.bulk_create(new_runs, ignore_conflicts=True)
         runs = {r.name: r for r in Run.objects.filter(source=source)}
+    # One query for every known file of the source; runs whose listing did not change since the
+    # last one cost no further query (a large idle source is listed every few seconds).
+    stored: dict[int, dict[str, EventFile]] = {}
+    for ef in EventFile.objects.filter(run__source=source):
+        stored.setdefault(ef.run_id, {})[ef.name] = ef
     queued = 0
     for name, run in runs.items():
         files = by_run.get(name)
+        existing = stored.get(run.pk, {})
+        if files is not None and not run.missing and _listing_unchanged(files, existing):
+            if run.pending and _queue_if_idle(run.pk, now):
+                queued += 1
+            continue
         if files is None:
             if not run.missing:
                 Run.objects.filter(pk=run.pk).update(missing=True)
@@ -265,7 +298,7 @@ def source_list(*, source_id: int) -> int:
                     state__in=(FileState.MISSING, FileState.DELETED)
                 ).update(state=FileState.MISSING, error="run directory no longer listed")
             continue
-        grew, pending = _apply_file_infos(run, files, now=now, complete=True)
+        grew, pending = _apply_file_infos(run, files, now=now, complete=True, existing=existing)
         updates: dict[str, Any] = {}
         if run.missing:
             updates["missing"] = False
