@@ -222,6 +222,9 @@ class ScalarChunk(models.Model):
     steps = models.BinaryField()  # int64
     wall_times = models.BinaryField()  # float64
     values = models.BinaryField()  # float32 or float64
+    # Min/max per block of SUMMARY_BLOCK points (ingest/summaries.py), so downsampled views of
+    # long series read ~1/30 of the bytes. NULL for chunks written before summaries existed.
+    summary = models.BinaryField(null=True, blank=True)
     # Retention downsampling watermark (wall time): every point older than this has already been
     # reduced to its buckets' first/last/min/max, so a later pass never reduces it again.
     reduced_before = models.FloatField(null=True, blank=True)

@@ -36,6 +36,7 @@ from ingest.models import (
     TextPoint,
 )
 from ingest.semantics import LoaderState, Purge, keep_mask, kept
+from ingest.summaries import summary_bytes
 
 # A scalar chunk holds at most this many points; a trailing chunk smaller than MERGE_BELOW is
 # rewritten with the next points instead of leaving many tiny chunks behind a live tail.
@@ -201,6 +202,7 @@ def _fill_chunk(
     chunk.steps = _le(steps, "i8")
     chunk.wall_times = _le(walls, "f8")
     chunk.values = _le(values, dtype)
+    chunk.summary = summary_bytes(steps, walls, values)
 
 
 def _widen(a: npt.NDArray[np.floating], b: npt.NDArray[np.floating]) -> np.dtype[np.floating]:
@@ -435,6 +437,7 @@ def _append_scalars(
                 "steps",
                 "wall_times",
                 "values",
+                "summary",
             ],
         )
 

@@ -60,3 +60,39 @@ def minmax_indices(
     imin, imax = _segment_extremes(vi, starts.astype(np.int64), m)
     picked = np.concatenate([[0], imin + 1, imax + 1, [n - 1]])
     return np.unique(picked).astype(np.int64)
+
+
+def blocks_extremes(
+    x: npt.NDArray[np.number],
+    min_values: npt.NDArray[np.floating],
+    max_values: npt.NDArray[np.floating],
+    buckets: int,
+) -> tuple[IntArray, IntArray]:
+    """The same buckets as `minmax_indices`, over blocks of points instead of points.
+
+    `x` is each block's first x; a bucket is a run of whole blocks (equal x widths when x never
+    decreases, else equal counts), so the min of the blocks' minima is exactly the bucket's
+    minimum. Returns, per non-empty bucket, the index of the block holding its minimum and of the
+    block holding its maximum.
+    """
+    m = len(x)
+    if m == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    xf = x.astype(np.float64, copy=False)
+    if m > 1 and np.all(xf[1:] >= xf[:-1]) and xf[-1] > xf[0]:
+        edges = np.linspace(xf[0], xf[-1], buckets + 1)
+        starts = np.searchsorted(xf, edges[:-1], side="left")
+    else:
+        starts = (np.arange(buckets, dtype=np.int64) * m) // buckets
+    starts = np.unique(starts[starts < m]).astype(np.int64)
+    lengths = np.diff(np.append(starts, m))
+    lo = np.where(np.isnan(min_values), np.inf, min_values.astype(np.float64, copy=False))
+    hi = np.where(np.isnan(max_values), -np.inf, max_values.astype(np.float64, copy=False))
+    mins = np.minimum.reduceat(lo, starts)
+    maxs = np.maximum.reduceat(hi, starts)
+    is_min = np.flatnonzero(lo == np.repeat(mins, lengths))
+    is_max = np.flatnonzero(hi == np.repeat(maxs, lengths))
+    return (
+        is_min[np.searchsorted(is_min, starts)].astype(np.int64),
+        is_max[np.searchsorted(is_max, starts)].astype(np.int64),
+    )

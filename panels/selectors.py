@@ -30,7 +30,7 @@ from ingest.models import (
     TextPoint,
 )
 from ingest.store import chunk_arrays
-from panels.downsample import minmax_indices
+from panels.downsample import blocks_extremes, minmax_indices
 from tbhub.cacheutil import cache_get, cache_get_many, cache_set, cache_set_many
 from tbhub.jsonutil import points_json
 
@@ -339,13 +339,128 @@ def scalar_series_downsampled(
     start: float | None = None,
     end: float | None = None,
 ) -> ScalarSeriesData:
-    """At most `max_points` points keeping first, last and every bucket's min and max."""
-    data = scalar_series_read(series=series, x=x, start=start, end=end)
-    xs = data.steps if x == "step" else data.wall_times
-    idx = minmax_indices(xs, data.values, max_points)
-    if len(idx) == len(data.steps):
-        return data
-    return ScalarSeriesData(data.steps[idx], data.wall_times[idx], data.values[idx])
+    """At most `max_points` points keeping first, last and every bucket's min and max.
+
+    Long ranges are answered from the chunks' block summaries (ingest/summaries.py) instead of
+    their points: a million-point series is read as ~30k block extremes. Buckets are then runs of
+    whole blocks, so each bucket's minimum and maximum are still exact.
+    """
+    buckets = (max_points - 2) // 2
+    plan = _summary_plan(series=series, x=x, start=start, end=end, buckets=buckets)
+    if plan is None:
+        data = scalar_series_read(series=series, x=x, start=start, end=end)
+        xs = data.steps if x == "step" else data.wall_times
+        idx = minmax_indices(xs, data.values, max_points)
+        if len(idx) == len(data.steps):
+            return data
+        return ScalarSeriesData(data.steps[idx], data.wall_times[idx], data.values[idx])
+    vdt = np.float32 if series.dtype == "float32" else np.float64
+    return _downsample_from_summaries(plan, x=x, buckets=buckets, dtype=vdt)
+
+
+@dataclass(slots=True)
+class _SummaryPlan:
+    metas: list[dict[str, Any]]
+    raw_ids: set[int]
+    start: float | None
+    end: float | None
+    origin: float
+
+
+def _summary_plan(
+    *, series: Series, x: str, start: float | None, end: float | None, buckets: int
+) -> _SummaryPlan | None:
+    """Decide whether block summaries can answer this view; None means read the points."""
+    from ingest.summaries import SUMMARY_BLOCK
+
+    if buckets <= 0:
+        return None
+    origin = _relative_origin(series) if x == "relative" else 0.0
+    lo = None if start is None else start + origin
+    hi = None if end is None else end + origin
+    col_lo, col_hi = ("min_step", "max_step") if x == "step" else ("min_wall", "max_wall")
+    qs = ScalarChunk.objects.filter(series=series)
+    if lo is not None:
+        qs = qs.filter(**{f"{col_hi}__gte": lo})
+    if hi is not None:
+        qs = qs.filter(**{f"{col_lo}__lte": hi})
+    metas = list(qs.order_by("seq").values("pk", "seq", "count", col_lo, col_hi))
+    total = sum(m["count"] for m in metas)
+    # Summaries pay off when each bucket spans several blocks; short ranges read the points.
+    if len(metas) < 3 or total < buckets * 4 * SUMMARY_BLOCK:
+        return None
+    raw_ids = {metas[0]["pk"], metas[-1]["pk"]}  # the range's first and last points are exact
+    for m in metas[1:-1]:
+        inside = (lo is None or m[col_lo] >= lo) and (hi is None or m[col_hi] <= hi)
+        if not inside:
+            raw_ids.add(m["pk"])
+    return _SummaryPlan(metas=metas, raw_ids=raw_ids, start=lo, end=hi, origin=origin)
+
+
+def _downsample_from_summaries(
+    plan: _SummaryPlan, *, x: str, buckets: int, dtype: type[np.floating[Any]]
+) -> ScalarSeriesData:
+    from ingest.summaries import block_summary, summary_bytes, summary_load
+
+    order = {m["pk"]: i for i, m in enumerate(plan.metas)}
+    blocks: list[Any] = [None] * len(plan.metas)
+    ends: list[tuple[int, int, float, float]] = []  # (key, step, wall, value) of raw chunk ends
+    summary_ids = [m["pk"] for m in plan.metas if m["pk"] not in plan.raw_ids]
+    for pk, raw in ScalarChunk.objects.filter(pk__in=summary_ids).values_list("pk", "summary"):
+        if raw is None:
+            plan.raw_ids.add(pk)  # written before summaries existed: read it, and backfill
+        else:
+            blocks[order[pk]] = summary_load(raw)
+    raw_chunks = ScalarChunk.objects.filter(pk__in=plan.raw_ids).only(
+        "steps", "wall_times", "values", "dtype", "summary"
+    )
+    for chunk in raw_chunks:
+        i = order[chunk.pk]
+        steps, walls, values = chunk_arrays(chunk)
+        if chunk.summary is None:
+            ScalarChunk.objects.filter(pk=chunk.pk).update(
+                summary=summary_bytes(steps, walls, values)
+            )
+        xs = steps if x == "step" else walls
+        mask = np.ones(len(steps), dtype=bool)
+        if plan.start is not None:
+            mask &= xs >= plan.start
+        if plan.end is not None:
+            mask &= xs <= plan.end
+        steps, walls, values = steps[mask], walls[mask], values[mask]
+        if not len(steps):
+            continue
+        blocks[i] = block_summary(steps, walls, values)
+        for j in (0, len(steps) - 1):
+            ends.append((i * (1 << 32) + j, int(steps[j]), float(walls[j]), float(values[j])))
+    present = [(i, b) for i, b in enumerate(blocks) if b is not None and len(b)]
+    if not present:
+        empty = np.zeros(0, np.float64)
+        return ScalarSeriesData(np.zeros(0, np.int64), empty, empty.astype(dtype))
+    allb = np.concatenate([b for _, b in present])
+    pos = np.concatenate([np.full(len(b), i, dtype=np.int64) for i, b in present])
+    ax = allb["x_step"] if x == "step" else allb["x_wall"]
+    imin, imax = blocks_extremes(ax, allb["min_val"], allb["max_val"], buckets)
+    # Every point is keyed by (chunk position, index within the chunk's points): load order.
+    keys = np.concatenate(
+        [pos[imin] * (1 << 32) + allb["min_i"][imin], pos[imax] * (1 << 32) + allb["max_i"][imax]]
+    )
+    steps_o = np.concatenate([allb["min_step"][imin], allb["max_step"][imax]])
+    walls_o = np.concatenate([allb["min_wall"][imin], allb["max_wall"][imax]])
+    vals_o = np.concatenate([allb["min_val"][imin], allb["max_val"][imax]])
+    # The range's first and last points: the first point of the first raw chunk and the last of
+    # the last one (the first and last chunks in range are always read as points).
+    if ends:
+        ends.sort()
+        for key, st, wa, va in (ends[0], ends[-1]):
+            keys = np.append(keys, key)
+            steps_o = np.append(steps_o, st)
+            walls_o = np.append(walls_o, wa)
+            vals_o = np.append(vals_o, va)
+    keys, uniq = np.unique(keys, return_index=True)
+    return ScalarSeriesData(
+        steps_o[uniq].astype(np.int64), walls_o[uniq], vals_o[uniq].astype(dtype)
+    )
 
 
 def histogram_series_read(
