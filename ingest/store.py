@@ -123,7 +123,15 @@ _SERIES_COUNTERS = [
 
 def _update_series(rows: list[Series]) -> None:
     if connection.vendor != "postgresql":
-        Series.objects.bulk_update(rows, [f for f, _ in _SERIES_COUNTERS], batch_size=500)
+        # SQLite: one prepared UPDATE per row (Django's bulk_update builds CASE expressions whose
+        # compilation costs more than the writes).
+        table = connection.ops.quote_name(Series._meta.db_table)
+        sets = ", ".join(f"{f} = %s" for f, _ in _SERIES_COUNTERS)
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"UPDATE {table} SET {sets} WHERE id = %s",  # noqa: S608 - our own column names
+                [[*(getattr(r, f) for f, _ in _SERIES_COUNTERS), r.pk] for r in rows],
+            )
         return
     table = connection.ops.quote_name(Series._meta.db_table)
     cols = ", ".join(f for f, _ in _SERIES_COUNTERS)
