@@ -130,6 +130,14 @@ class ApiJsonErrorsMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if is_api(request):
+            try:
+                query = request.GET.lists()
+            except SuspiciousOperation as exc:  # e.g. more than DATA_UPLOAD_MAX_NUMBER_FIELDS
+                return api_error(400, str(exc) or "bad request")
+            if any("\x00" in key or any("\x00" in v for v in values) for key, values in query):
+                # PostgreSQL cannot hold U+0000: a run or tag name with one would be a 500.
+                return api_error(400, "query parameters must not contain NUL characters")
         response = self.get_response(request)
         if not is_api(request) or request.path_info in API_PAGES:
             return response

@@ -23,6 +23,16 @@ os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 
 EVENT_FILE_MARKER = "tfevents"
 
+# Storage calls: each HTTP request may take this long (TBHUB_STORAGE_TIMEOUT_SECONDS), a whole
+# call (with the client libraries' own retries) a few times that, a recursive listing longer.
+# tbhub's scheduler retries failed calls later with back-off, so a call must fail in bounded
+# time rather than hold a worker (s3fs nests its retries: 5 x 5 x botocore's attempts, which
+# made one call against an endpoint that never answers take about 20 minutes).
+DEFAULT_TIMEOUT_SECONDS = 20.0
+CALL_DEADLINE_FACTOR = 3
+LIST_DEADLINE_FACTOR = 6
+CLIENT_RETRIES = 2
+
 
 @dataclass(frozen=True, slots=True)
 class FileInfo:
@@ -67,6 +77,26 @@ def split_url(url: str) -> tuple[str, str]:
     return "file", os.path.abspath(url)
 
 
+def utf8_name(name: str) -> bool:
+    """Whether a local file or directory name is valid UTF-8 (os.scandir gives undecodable
+    bytes as surrogates, which the database cannot store)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def default_timeout() -> float:
+    """TBHUB_STORAGE_TIMEOUT_SECONDS as the hub reads it, without Django settings (export)."""
+    raw = os.environ.get("TBHUB_STORAGE_TIMEOUT_SECONDS", "").strip()
+    try:
+        value = float(raw) if raw else DEFAULT_TIMEOUT_SECONDS
+    except ValueError:
+        value = DEFAULT_TIMEOUT_SECONDS
+    return value if value > 0 else DEFAULT_TIMEOUT_SECONDS
+
+
 def run_name(rel_dir: str) -> str:
     """TensorBoard's run naming: the directory relative to the root, '/'-separated, root = '.'."""
     rel = rel_dir.strip("/")
@@ -86,15 +116,15 @@ def _cache_key(protocol: str, kwargs: dict[str, Any]) -> tuple[str, str]:
 
 
 def _s3_kwargs(
-    options: dict[str, Any], credentials: dict[str, Any], from_env: bool
+    options: dict[str, Any], credentials: dict[str, Any], from_env: bool, timeout: float
 ) -> dict[str, Any]:
     kw: dict[str, Any] = {
         "use_listings_cache": False,
         "skip_instance_cache": True,
         "config_kwargs": {
-            "connect_timeout": 10,
-            "read_timeout": 30,
-            "retries": {"max_attempts": 3, "mode": "standard"},
+            "connect_timeout": min(10.0, timeout),
+            "read_timeout": timeout,
+            "retries": {"max_attempts": CLIENT_RETRIES, "mode": "standard"},
         },
     }
     client_kwargs: dict[str, Any] = {}
@@ -140,9 +170,53 @@ def _gcs_kwargs(
     return kw
 
 
+class RedirectRefused(Exception):
+    """A storage endpoint answered with a redirect; tbhub never follows one."""
+
+
+def _redirect_guard() -> Any:
+    """An aiohttp trace hook that refuses every redirect before it is followed.
+
+    aiohttp follows redirects by default and both aiobotocore (S3) and gcsfs (GCS) let it, so an
+    allowed endpoint answering `307 Location: http://169.254.169.254/...` would send tbhub's
+    requests to any host: the TBHUB_ALLOWED_ENDPOINTS check would be bypassed (SSRF). botocore
+    itself never follows redirects, so S3-compatible servers do not need them."""
+    import aiohttp
+
+    async def refuse(session: Any, ctx: Any, params: Any) -> None:
+        location = str(params.response.headers.get("Location", ""))[:200]
+        params.response.close()
+        raise RedirectRefused(f"the endpoint redirected to {location!r}; redirects are refused")
+
+    guard = aiohttp.TraceConfig()
+    guard.on_request_redirect.append(refuse)
+    guard.freeze()
+    return guard
+
+
+def _guard_session(session: Any) -> Any:
+    configs = session.trace_configs  # the session's own list: hooks apply to every request
+    if not any(getattr(c, "tbhub_redirect_guard", False) for c in configs):
+        guard = _redirect_guard()
+        guard.tbhub_redirect_guard = True
+        configs.append(guard)
+    return session
+
+
+def _no_redirect_s3_session_cls() -> Any:
+    from aiobotocore.httpsession import AIOHTTPSession
+
+    class NoRedirectSession(AIOHTTPSession):
+        async def _get_session(self, proxy_url: Any) -> Any:
+            return _guard_session(await super()._get_session(proxy_url))
+
+    return NoRedirectSession
+
+
 def _make_fs(protocol: str, kwargs: dict[str, Any]) -> Any:
     global _fs_pid
     key = _cache_key(protocol, kwargs)
+    kwargs = dict(kwargs)
     with _fs_lock:
         if os.getpid() != _fs_pid:  # forked: never reuse a parent's event loop or sockets
             _fs_cache.clear()
@@ -152,11 +226,16 @@ def _make_fs(protocol: str, kwargs: dict[str, Any]) -> Any:
             if protocol == "s3":
                 import s3fs
 
-                fs = s3fs.S3FileSystem(**kwargs)
+                config = dict(kwargs.get("config_kwargs") or {})
+                config["http_session_cls"] = _no_redirect_s3_session_cls()
+                fs = s3fs.S3FileSystem(**{**kwargs, "config_kwargs": config})
             else:
                 import gcsfs
 
-                fs = gcsfs.GCSFileSystem(**kwargs)
+                session_kwargs = {"trace_configs": [_redirect_guard()]}
+                fs = gcsfs.GCSFileSystem(**kwargs, session_kwargs=session_kwargs)
+            # Fewer retries inside one call (s3fs nests two loops of them; gcsfs ignores it).
+            fs.retries = CLIENT_RETRIES
             _fs_cache[key] = fs
         return fs
 
@@ -190,7 +269,16 @@ def translate_error(exc: BaseException, url: str) -> SourceError:
         return SourceError("transient", f"{url}: storage busy ({code}), retrying", transient=True)
     if isinstance(exc, FileNotFoundError):
         return SourceError("not_found", f"{url}: not found")
-    if isinstance(exc, TimeoutError) or "timeout" in low or "timed out" in low:
+    if isinstance(exc, RedirectRefused) or "redirects are refused" in low:
+        return SourceError(
+            "invalid", f"{url}: the endpoint answered with a redirect, which is never followed"
+        )
+    if (
+        isinstance(exc, TimeoutError)
+        or name in ("FSTimeoutError", "ReadTimeoutError", "ConnectTimeoutError")
+        or "timeout" in low
+        or "timed out" in low
+    ):
         return SourceError("timeout", f"{url}: storage did not answer in time", transient=True)
     if (
         "could not connect" in low
@@ -200,7 +288,15 @@ def translate_error(exc: BaseException, url: str) -> SourceError:
         or "connect call failed" in low
         or "connection reset" in low
         or "server disconnected" in low
-        or name in ("EndpointConnectionError", "ClientConnectorError", "ServerDisconnectedError")
+        or "connection was closed" in low
+        or name
+        in (
+            "EndpointConnectionError",
+            "ClientConnectorError",
+            "ServerDisconnectedError",
+            "ConnectionClosedError",
+            "ConnectionResetError",
+        )
     ):
         return SourceError(
             "unreachable", f"{url}: cannot reach the storage endpoint", transient=True
@@ -227,6 +323,7 @@ class LogDir:
         credentials: dict[str, Any] | None = None,
         from_env: bool = True,
         follow_symlinks: bool = True,
+        timeout: float | None = None,
     ) -> None:
         self.url = url
         self.protocol, self.root = split_url(url)
@@ -234,6 +331,9 @@ class LogDir:
         self._credentials = dict(credentials or {})
         self.from_env = from_env
         self.follow_symlinks = follow_symlinks
+        self.timeout = float(timeout) if timeout and timeout > 0 else default_timeout()
+        # Local entries left out of the last listing because their names are not UTF-8.
+        self.skipped_names = 0
         self._fs: Any = None
 
     def __repr__(self) -> str:  # never show credentials
@@ -247,7 +347,7 @@ class LogDir:
     def fs(self) -> Any:
         if self._fs is None:
             if self.protocol == "s3":
-                kw = _s3_kwargs(self.options, self._credentials, self.from_env)
+                kw = _s3_kwargs(self.options, self._credentials, self.from_env, self.timeout)
             elif self.protocol == "gs":
                 kw = _gcs_kwargs(self.options, self._credentials, self.from_env)
             else:
@@ -257,8 +357,13 @@ class LogDir:
 
     # -- listing
 
+    def _deadline(self, factor: int = CALL_DEADLINE_FACTOR) -> float:
+        """The longest one remote call (with the client's own retries) may take."""
+        return self.timeout * factor
+
     def list_event_files(self) -> list[FileInfo]:
         """One recursive listing of the whole source; sorted by (run, name)."""
+        self.skipped_names = 0
         try:
             if self.protocol == "file":
                 files = list(self._walk_local(self.root, ""))
@@ -295,6 +400,9 @@ class LogDir:
         with it:
             for entry in it:
                 if not is_event_file(entry.name):
+                    continue
+                if not utf8_name(entry.name):
+                    self.skipped_names += 1
                     continue
                 try:
                     st = entry.stat(follow_symlinks=self.follow_symlinks)
@@ -335,6 +443,9 @@ class LogDir:
             for entry in entries:
                 try:
                     if entry.is_dir(follow_symlinks=self.follow_symlinks):
+                        if not utf8_name(entry.name):
+                            self.skipped_names += 1
+                            continue
                         child_rel = f"{cur_rel}/{entry.name}" if cur_rel else entry.name
                         stack.append((entry.path, child_rel))
                 except OSError:
@@ -347,17 +458,19 @@ class LogDir:
         fs = self.fs
         out: list[FileInfo] = []
         if recursive:
-            entries = fs.find(prefix, detail=True, withdirs=False)
+            entries = fs.find(
+                prefix, detail=True, withdirs=False, timeout=self._deadline(LIST_DEADLINE_FACTOR)
+            )
             items = entries.values() if isinstance(entries, dict) else entries
         else:
             try:
-                items = fs.ls(prefix, detail=True, refresh=True)
+                items = fs.ls(prefix, detail=True, refresh=True, timeout=self._deadline())
             except FileNotFoundError:
                 return []
         root = self.root.rstrip("/")
-        if recursive and not items and not fs.exists(prefix):
+        if recursive and not items and not fs.exists(prefix, timeout=self._deadline()):
             bucket = prefix.split("/", 1)[0]
-            if not fs.exists(bucket):
+            if not fs.exists(bucket, timeout=self._deadline()):
                 raise SourceError("not_found", f"{self.url}: no such bucket")
         for info in items:
             if info.get("type", "file") != "file":
@@ -398,7 +511,7 @@ class LogDir:
         try:
             if self.protocol == "file":
                 return os.stat(path).st_size
-            return int(self.fs.info(path, refresh=True)["size"])
+            return int(self.fs.info(path, refresh=True, timeout=self._deadline())["size"])
         except Exception as exc:
             raise translate_error(exc, self.url) from exc
 
@@ -411,7 +524,7 @@ class LogDir:
                 with open(path, "rb") as fh:
                     fh.seek(start)
                     return fh.read(end - start)
-            data = self.fs.cat_file(path, start=start, end=end)
+            data = self.fs.cat_file(path, start=start, end=end, timeout=self._deadline())
             return bytes(data)
         except Exception as exc:
             text = f"{exc} {exc.__cause__ or ''}"
@@ -427,6 +540,7 @@ def open_logdir(
     credentials: dict[str, Any] | None = None,
     from_env: bool = True,
     follow_symlinks: bool = True,
+    timeout: float | None = None,
 ) -> LogDir:
     """Open a log directory. `from_env` lets the usual environment (AWS_*, S3_ENDPOINT,
     GOOGLE_APPLICATION_CREDENTIALS, STORAGE_EMULATOR_HOST) fill in what the source does not say:
@@ -439,4 +553,5 @@ def open_logdir(
         credentials=credentials,
         from_env=from_env,
         follow_symlinks=follow_symlinks,
+        timeout=timeout,
     )

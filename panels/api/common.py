@@ -6,6 +6,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.db import DataError
 from django.http import HttpRequest, HttpResponse
 
 from hub.access import AccessDenied, NotAuthenticated, ProjectNotFound
@@ -49,6 +50,10 @@ def api_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
             return error_response(403, str(exc) or "permission denied")
         except (NotFound, ProjectNotFound) as exc:
             return error_response(404, str(exc) if isinstance(exc, NotFound) else "not found")
+        except DataError:
+            # The database refused a value the caller sent (e.g. U+0000, which PostgreSQL text
+            # and jsonb cannot hold): the request is at fault, not the server.
+            return error_response(400, "a value in this request cannot be stored or searched")
 
     return wrapper
 
@@ -89,8 +94,8 @@ def float_param(request: HttpRequest, name: str) -> float | None:
         value = float(raw)
     except ValueError as exc:
         raise BadRequest(f"'{name}' must be a number") from exc
-    if value != value:
-        raise BadRequest(f"'{name}' must be a number")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise BadRequest(f"'{name}' must be a finite number")
     return value
 
 
