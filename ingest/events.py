@@ -92,8 +92,10 @@ _MAX_IMAGES: Final = 1 << 16
 
 
 def text(raw: bytes) -> str:
-    """User-controlled bytes as str: UTF-8 with invalid sequences replaced (never raises)."""
-    return raw.decode("utf-8", "replace")
+    """User-controlled bytes as str: UTF-8 with invalid sequences replaced (never raises), and
+    NUL as U+FFFD too — no database text type can hold it, and a tag must never stop a file."""
+    out = raw.decode("utf-8", "replace")
+    return out.replace("\x00", "\ufffd") if "\x00" in out else out
 
 
 def parse_file_version(raw: bytes) -> float:

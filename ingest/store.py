@@ -513,8 +513,10 @@ def _append_rows(
                     step=im.step,
                     wall_time=im.wall_time,
                     index=i,
-                    width=im.width,
-                    height=im.height,
+                    # The encoded header is what a browser would allocate: trust it over the
+                    # summary's claim (an image "bomb" claims small and decodes huge).
+                    width=info.width if info.width is not None else im.width,
+                    height=info.height if info.height is not None else im.height,
                     content_type=info.content_type,
                     sha256=hashlib.sha256(blob).hexdigest(),
                     size=len(blob),

@@ -846,6 +846,14 @@ def scan(
         if not ok.all():
             valid[frames[~ok]] = False
         checked.append((frames, rows, length, ok, varying))
+    # Records outside every lane (few of one length — a live tail's handful —, or too long for a
+    # lane: images, histograms, graphs) have their data CRC checked one by one.
+    for f in singles:
+        start = int(headers[f]) + HEADER_BYTES
+        ln = int(lengths[f])
+        stored = int.from_bytes(buf[start + ln : start + ln + 4], "little")
+        if masked_crc32c(buf[start : start + ln]) != stored:
+            valid[f] = False
 
     for f in np.flatnonzero(~valid).tolist():
         h = int(headers[f])

@@ -503,7 +503,7 @@ def image_series_read(*, series: Series) -> list[dict[str, Any]]:
 def image_get(*, project: Project, image_id: int) -> ImagePoint:
     img = (
         ImagePoint.objects.filter(pk=image_id, series__run__source__project=project)
-        .only("data", "content_type", "sha256", "size")
+        .only("data", "content_type", "sha256", "size", "width", "height")
         .first()
     )
     if img is None:
@@ -515,7 +515,7 @@ def image_get_in_runs(*, run_ids: list[int], image_id: int) -> ImagePoint:
     """An image of one of `run_ids` (a comparison's runs, resolved by its scope)."""
     img = (
         ImagePoint.objects.filter(pk=image_id, series__run_id__in=run_ids)
-        .only("data", "content_type", "sha256", "size")
+        .only("data", "content_type", "sha256", "size", "width", "height")
         .first()
     )
     if img is None:

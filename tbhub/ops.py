@@ -681,6 +681,18 @@ def _route(request: HttpRequest) -> str | None:
     return "/" + match.route if match.route else None
 
 
+def _loaded_user(request: HttpRequest) -> Any:
+    """The request's user only if something already loaded it: logging must never query the
+    database (it may be down, and the answer already made must stay the one sent)."""
+    from django.utils.functional import empty
+
+    lazy = request.__dict__.get("user")
+    if lazy is None:
+        return None
+    wrapped = getattr(lazy, "_wrapped", lazy)
+    return None if wrapped is empty else wrapped
+
+
 class RequestLogMiddleware:
     """One log line per request: method, URL pattern, status, duration, user id, auth kind."""
 
@@ -693,7 +705,7 @@ class RequestLogMiddleware:
         path = request.path_info
         if path in OPS_PATHS or path.startswith("/static/"):
             return response
-        user = getattr(request, "user", None)
+        user = _loaded_user(request)
         request_log.info(
             "http.request",
             extra={
@@ -701,7 +713,7 @@ class RequestLogMiddleware:
                 "route": _route(request),
                 "status": response.status_code,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-                "user_id": getattr(user, "pk", None) if user is not None else None,
+                "user_id": getattr(user, "pk", None),
                 "auth": getattr(request, "auth_via", ""),
             },
         )

@@ -52,9 +52,12 @@ def _run_ids(request: HttpRequest) -> list[int]:
     ids: list[int] = []
     for p in raw:
         try:
-            ids.append(int(p))
+            value = int(p)
         except ValueError as exc:
             raise BadRequest("'run_id' must be an integer") from exc
+        if not 0 < value < 2**63:
+            raise BadRequest("'run_id' must be a positive 64-bit integer")
+        ids.append(value)
     return list(dict.fromkeys(ids))
 
 

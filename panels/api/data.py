@@ -11,17 +11,20 @@ import csv
 import io
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
 from hub.access import embedded_project, project_for_read
 from hub.models import Project
+from ingest.kinds.images import sniff
 from ingest.models import Kind, Run
 from panels import selectors
 from panels.api.common import (
     BadRequest,
     api_errors,
     choice_param,
+    error_response,
     float_param,
     int_param,
     json_bytes_response,
@@ -177,6 +180,9 @@ def _images(request: HttpRequest, scope: RunScope) -> HttpResponse:
                 "content_type": img["content_type"],
                 "size": img["size"],
                 "url": f"{scope.url_prefix}/images/{img['id']}",
+                # Above TBHUB_IMAGE_MAX_PIXELS the bytes are not sent: decoding them could
+                # exhaust a browser's memory (an image "bomb").
+                "too_large": img["width"] * img["height"] > settings.TBHUB_IMAGE_MAX_PIXELS,
             }
         )
     return json_response(
@@ -186,6 +192,15 @@ def _images(request: HttpRequest, scope: RunScope) -> HttpResponse:
 
 def _image_bytes(request: HttpRequest, scope: RunScope, image_id: int) -> HttpResponse:
     img = scope.image_get(image_id=image_id)
+    info = sniff(bytes(img.data[:65536]))
+    width = info.width if info.width is not None else img.width
+    height = info.height if info.height is not None else img.height
+    if width * height > settings.TBHUB_IMAGE_MAX_PIXELS:
+        return error_response(
+            413,
+            f"image of {width}x{height} pixels is above TBHUB_IMAGE_MAX_PIXELS="
+            f"{settings.TBHUB_IMAGE_MAX_PIXELS}: not sent to the browser",
+        )
     etag = f'"{img.sha256}"'
     if request.headers.get("If-None-Match") == etag:
         resp = HttpResponse(status=304)

@@ -29,10 +29,22 @@ SECRET_KEY = env.require(
 )
 
 DATABASES: dict[str, Any] = {
-    "default": dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=True)
+    "default": dj_database_url.parse(_database_url, conn_max_age=0)
 }
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgres://...)")
+# A connection pool per process (psycopg_pool): under ASGI every concurrent request runs in its own
+# thread, and persistent per-thread connections would pile up (one per thread per process); the
+# pool bounds them and hands a warm connection to each request and task.
+TBHUB_DB_POOL_SIZE = env.get_int("TBHUB_DB_POOL_SIZE", 10)
+DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+    "min_size": 1,
+    "max_size": max(1, TBHUB_DB_POOL_SIZE),
+    "timeout": 30,
+    "max_idle": 300,
+    # Django adds check=ConnectionPool.check_connection: a connection is validated when lent, so
+    # after a database restart the dead pooled ones are replaced.
+}
 
 _redis = urlsplit(_redis_url)
 if _redis.scheme not in ("redis", "rediss"):
@@ -54,7 +66,11 @@ CHANNEL_LAYERS: dict[str, Any] = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [_redis_url],
+            "hosts": [
+                # channels_redis blocks 5 s on BZPOPMIN: a read timeout above that, and a pool
+                # large enough for hundreds of websocket clients per web process.
+                {"address": _redis_url, "socket_timeout": 15, "max_connections": 1000}
+            ],
             "prefix": f"{TBHUB_REDIS_PREFIX}:ch:",
             "capacity": 1000,
             "expiry": 30,

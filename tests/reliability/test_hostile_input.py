@@ -179,15 +179,6 @@ def test_every_flipped_bit_of_a_record_length_and_length_crc(
     _assert_middle_record_skipped(source, cases)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="since 5b67553 (decoder lanes over the whole window) ingest/tfrecord.py `scan` checks "
-    "data CRCs only for records in lanes: records left in `singles` (fewer than 8 of one "
-    "length, e.g. a live tail of a few records, or longer than _MAX_LANE_RECORD=4096 bytes: "
-    "images, histograms, graphs, text) are never checked, so a flipped payload or CRC bit is "
-    "stored silently (docs/RELIABILITY.md, finding 15). Fix: verify each single's data CRC with "
-    "masked_crc32c and mark it invalid like a lane row.",
-)
 def test_every_flipped_bit_of_a_record_data_and_data_crc(tmp_path: Path, member: Member) -> None:
     cases = _flipped_runs(tmp_path, ("dcrc", "data"))
     source = new_source(member.project, tmp_path)
@@ -420,8 +411,10 @@ def test_image_bomb_is_stored_and_served_without_decoding(tmp_path: Path, member
     listing = valid_json(member.get("images", run="r", tag="bomb"))
     (entry,) = listing["steps"][0]["images"]
     assert (entry["width"], entry["height"]) == (100_000, 100_000)
+    assert entry["too_large"] is True
     started = time.monotonic()
-    resp = member.client.get(entry["url"])
+    with override_settings(TBHUB_IMAGE_MAX_PIXELS=10**11):  # an admin who allows it gets bytes
+        resp = member.client.get(entry["url"])
     assert time.monotonic() - started < 5
     assert resp.status_code == 200
     assert resp.content == png
@@ -429,12 +422,6 @@ def test_image_bomb_is_stored_and_served_without_decoding(tmp_path: Path, member
     assert resp["X-Content-Type-Options"] == "nosniff"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="TBHUB_IMAGE_MAX_PIXELS is documented (README: 'larger images are not sent to "
-    "browsers') but read nowhere: panels/api/data.py serves every image's bytes and its listing "
-    "does not mark oversized ones (docs/RELIABILITY.md, finding 13)",
-)
 def test_images_above_the_pixel_cap_are_not_sent_to_browsers(
     tmp_path: Path, member: Member
 ) -> None:
@@ -447,8 +434,10 @@ def test_images_above_the_pixel_cap_are_not_sent_to_browsers(
     ingest_all(source.pk)
     listing = valid_json(member.get("images", run="r", tag="bomb"))
     (entry,) = listing["steps"][0]["images"]
+    assert entry["too_large"] is True
     resp = member.client.get(entry["url"])
-    assert resp.status_code != 200 or resp.content != png
+    assert resp.status_code == 413
+    assert "TBHUB_IMAGE_MAX_PIXELS" in resp.json()["error"]
 
 
 # ---- non-UTF-8 and control characters in tags and run names -----------------------------------------------
@@ -527,13 +516,6 @@ def test_undecodable_directory_and_file_names_are_skipped_and_reported(
     valid_json(member.get("runs"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="NUL characters in tags, display names and text values reach PostgreSQL, which "
-    "refuses them (DataError): ingest/events.py `text()` should replace U+0000 (one line, "
-    "docs/RELIABILITY.md, finding 3). Until then the file stops with a clear status "
-    "(test_nul_in_a_tag_stops_the_file_with_a_clear_status).",
-)
 def test_nul_characters_in_tags_and_text_are_stored(tmp_path: Path, member: Member) -> None:
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / EVENTS).write_bytes(
@@ -547,9 +529,16 @@ def test_nul_characters_in_tags_and_text_are_stored(tmp_path: Path, member: Memb
     assert_store_equals_export(source)
 
 
-def test_nul_in_a_tag_stops_the_file_with_a_clear_status(tmp_path: Path, member: Member) -> None:
-    """The database refuses U+0000: that file stops there, with the reason, instead of failing
-    (and being retried) forever; the run's other files and every other run go on."""
+def test_data_the_database_refuses_stops_the_file_with_a_clear_status(
+    tmp_path: Path, member: Member, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The safety net behind the decoder's NUL replacement: if data the database refuses ever
+    reaches the store (here: the replacement switched off), that file stops there with the
+    reason instead of failing (and being retried) forever; the run's other files and every
+    other run go on."""
+    from ingest import events
+
+    monkeypatch.setattr(events, "text", lambda raw: raw.decode("utf-8", "replace"))
     for name in ("bad", "good"):
         (tmp_path / name).mkdir()
     (tmp_path / "bad" / EVENTS).write_bytes(

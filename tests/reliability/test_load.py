@@ -4,7 +4,7 @@ stack.py), so that other test sessions on the machine's shared database cannot s
 
 - 50 websocket clients on one project for 10 s while a writer appends points and real workers
   ingest them: every client receives every change notice of the run (versions 1..N, none
-  missing, none twice), no server error besides the known consumer drops (xfail below).
+  missing, none twice), no server error, no dropped connection.
 - 20 concurrent API readers (charts of 20 runs, single series, the runs list, full-resolution
   series) on a 100-run project for 8 s: no error; latencies and the web process's RSS printed.
 """
@@ -147,18 +147,6 @@ def test_50_websocket_clients_receive_every_notice(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="websocket consumers die under load, dropping browsers' connections: (1) "
-    "channels_redis waits on BZPOPMIN for 5 s (brpop_timeout) on connections whose read timeout "
-    "is redis-py 8's default socket_timeout, also 5 s, so the read races the server's empty "
-    "answer and raises TimeoutError (8 drops in 40 s for 50 idle clients); (2) redis-py 8's "
-    "pool allows 100 connections and raises MaxConnectionsError beyond, so 200 clients "
-    "connecting at once fail group_add (97 drops in 30 s). 0 drops with both raised. Fix in "
-    "tbhub/settings/team.py: CHANNEL_LAYERS hosts = "
-    '[{"address": REDIS_URL, "socket_timeout": 15, "max_connections": 1000}] '
-    "(docs/RELIABILITY.md, finding 12)",
-)
 @pytest.mark.django_db
 def test_channel_layer_reads_outlast_the_blocking_pop() -> None:
     from channels.layers import get_channel_layer

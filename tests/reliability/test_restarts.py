@@ -292,13 +292,6 @@ def test_redis_restart_during_ingest_and_use(hub: Hub) -> None:
     print("redis restart:", figures)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with the database down, an API request with a session cookie gets Django's HTML "
-    "500 page: tbhub.ops.RequestLogMiddleware (outermost) reads request.user, which queries "
-    "the database again after ApiJsonErrorsMiddleware had answered JSON, and that second error "
-    "is rendered as HTML (docs/RELIABILITY.md, finding 11)",
-)
 def test_api_errors_stay_json_while_the_database_is_down(hub: Hub) -> None:
     hub.pg.stop("fast")
     try:

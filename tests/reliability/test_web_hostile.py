@@ -353,12 +353,6 @@ def test_nul_characters_in_parameters_and_bodies(web: HubProcesses, owner: Any) 
     healthy(web)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="panels/api/batch.py `_run_ids` parses ids with int() and no range check; an id "
-    "beyond 2**63-1 is echoed in `missing` through tbhub.jsonutil.dumps (orjson), which raises "
-    "TypeError: a 500 instead of a 400 (docs/RELIABILITY.md, finding 10)",
-)
 def test_batch_run_id_beyond_64_bits_is_a_400(web: HubProcesses, owner: Any) -> None:
     client, _ = owner
     r = client.get("/api/v1/projects/web/scalars/batch", tag="loss", run_id="9" * 40)
@@ -516,21 +510,9 @@ def test_tokens_guessed_revoked_expired(web: HubProcesses, owner: Any) -> None:
     healthy(web)
 
 
-# ---- share links (issue #5) ----------------------------------------------------------------------------
-
-
-@pytest.mark.xfail(
-    run=False,
-    reason="TODO(issue #5, share links): once /api/v1/shared/{token} exists, test here against "
-    "the real web process: (1) 200 random well-formed tokens -> all 404 with the same body and "
-    "no timing or shape difference from a revoked one; (2) a revoked link -> 404 at once on "
-    "every endpoint (runs, scalars, images bytes, graphs, websocket) with no cached answer "
-    "served after revocation; (3) an expired link -> 404; (4) a link only reveals the runs it "
-    "names (run_id of another run of the same project -> 404); (5) every unsafe method -> 405; "
-    "(6) the token never appears in logs (RequestLogMiddleware logs the route, not the path).",
-)
-def test_share_link_tokens_guessed_or_reused_after_revocation() -> None:
-    raise AssertionError("share links do not exist yet")
+# ---- share links ---------------------------------------------------------------------------------------
+# Guessed, revoked, expired and reused share-link tokens against every endpoint behind a link (and
+# the websocket) are tested in tests/comparisons/test_shared_security.py.
 
 
 # ---- login brute force ---------------------------------------------------------------------------------
