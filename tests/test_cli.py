@@ -154,3 +154,84 @@ def test_serve_missing_logdir_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "no such directory" in proc.stderr
+
+
+def test_export_of_an_s3_logdir_honours_the_usual_environment(
+    tmp_path: Path, moto_server: str
+) -> None:
+    """`tbhub export s3://…` with AWS_* keys and S3_ENDPOINT, as TensorBoard reads S3."""
+    import s3fs
+
+    admin = s3fs.S3FileSystem(
+        key="testing", secret="testing", endpoint_url=moto_server, skip_instance_cache=True
+    )
+    admin.mkdir("exportbucket")
+    body = record(version_event()) + b"".join(
+        record(scalar_event("loss", i, float(i) / 4)) for i in range(3)
+    )
+    admin.pipe("exportbucket/logs/run1/events.out.tfevents.1.h", body)
+    env = embedded_env()
+    env.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        S3_ENDPOINT=moto_server,
+    )
+    proc = subprocess.run(
+        [str(BIN / "tbhub"), "export", "s3://exportbucket/logs"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert lines == [
+        {
+            "kind": "scalar",
+            "run": "run1",
+            "tag": "loss",
+            "step": i,
+            "wall_time": 1.0,
+            "value": i / 4,
+        }
+        for i in range(3)
+    ]
+
+
+def test_ingest_backfills_a_team_project(tmp_path: Path) -> None:
+    """`tbhub ingest SOURCE --project SLUG`: team mode, in the foreground."""
+    logdir = tmp_path / "logs"
+    write_run(logdir, 25)
+    env = dict(os.environ)
+    env["TBHUB_LOCAL_ROOTS"] = str(tmp_path)
+    env["DATABASE_URL"] = env.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tbhub")
+    env["DJANGO_SETTINGS_MODULE"] = "tbhub.settings"
+    db = f"tbhub_cli_{os.getpid()}"
+    base = env["DATABASE_URL"].rsplit("/", 1)[0]
+    env["DATABASE_URL"] = f"{base}/{db}"
+    subprocess.run(["psql", f"{base}/postgres", "-qc", f"CREATE DATABASE {db}"], check=True)
+    try:
+        for cmd in (["manage", "migrate", "-v0"], ["ingest", str(logdir), "--project", "bf"]):
+            proc = subprocess.run(
+                [str(BIN / "tbhub"), *cmd], env=env, capture_output=True, text=True, timeout=300
+            )
+            assert proc.returncode == 0, proc.stderr
+        out = subprocess.run(
+            [str(BIN / "tbhub"), "manage", "ingest_status", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert out.returncode == 0, out.stderr
+        status = json.loads(out.stdout)
+        text = json.dumps(status)
+        assert '"bf"' in text
+        assert '"records": 26' in text  # file_version + 25 scalars, all read
+        assert '"pending_bytes": 0' in text
+    finally:
+        subprocess.run(
+            ["psql", f"{base}/postgres", "-qc", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)"],
+            check=False,
+        )
