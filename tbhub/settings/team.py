@@ -28,9 +28,7 @@ SECRET_KEY = env.require(
     "TBHUB_SECRET_KEY", "team mode signs sessions and encrypts source credentials with it"
 )
 
-DATABASES: dict[str, Any] = {
-    "default": dj_database_url.parse(_database_url, conn_max_age=0)
-}
+DATABASES: dict[str, Any] = {"default": dj_database_url.parse(_database_url, conn_max_age=0)}
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgres://...)")
 # A connection pool per process (psycopg_pool): under ASGI every concurrent request runs in its own
