@@ -1,6 +1,7 @@
 """Django admin: users, projects (with stored bytes), memberships, sources (credentials
 write-only), runs, event files (with "re-ingest from scratch" and "delete stored data"), retention
-policies, tokens, the audit log and a global ingest-health view.
+policies, tokens, comparisons with their share links (revocable here), the audit log and a global
+ingest-health view.
 
 Every change made here that the audit log covers is recorded, with `via="admin"`.
 """
@@ -15,22 +16,26 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db import transaction
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import Now
 from django.http import HttpRequest, HttpResponse
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 
-from hub import policy, selectors, services
+from hub import comparisons, policy, selectors, services
 from hub.crypto import credentials_encrypt
 from hub.errors import ServiceError
 from hub.models import (
     AccessToken,
     AuditAction,
     AuditEvent,
+    Comparison,
+    ComparisonRun,
     IngestHealth,
     Membership,
     Project,
+    ShareLink,
 )
 from ingest import retention
 from ingest.models import EventFile, RetentionPolicy, Run, Source
@@ -740,6 +745,146 @@ class AccessTokenAdmin(admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[AccessToken]) -> None:
         for token in queryset.select_related("user"):
             self.delete_model(request, token)
+
+
+# ---- comparisons and share links ---------------------------------------------------------------
+
+
+class ComparisonRunInline(admin.TabularInline):
+    """The compared runs, read-only: the owner edits the selection on the comparison page."""
+
+    model = ComparisonRun
+    extra = 0
+    can_delete = False
+    fields = ("position", "run_id", "project_slug", "run_name", "alias")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ShareLinkInline(admin.TabularInline):
+    """Who can read the comparison. Tokens are never shown here (only their owner copies a URL
+    from the comparison page); revoke from the share link list."""
+
+    model = ShareLink
+    extra = 0
+    can_delete = False
+    fields = ("kind", "status", "created_by", "created_at", "last_used_at", "expires_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="status")
+    def status(self, obj: ShareLink) -> str:
+        return obj.status
+
+
+@admin.register(Comparison)
+class ComparisonAdmin(admin.ModelAdmin):
+    list_display = ("title", "key", "owner", "run_count", "active_links", "updated_at")
+    search_fields = ("title", "key", "owner__username")
+    list_select_related = ("owner",)
+    fields = ("title", "key", "owner", "created_at", "updated_at")
+    readonly_fields = ("key", "owner", "created_at", "updated_at")
+    inlines = [ComparisonRunInline, ShareLinkInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # comparisons are made from runs a user can read, on the pages or the API
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Comparison]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                _runs=Count("entries", distinct=True),
+                _links=Count(
+                    "links",
+                    filter=Q(links__revoked_at__isnull=True)
+                    & (Q(links__expires_at__isnull=True) | Q(links__expires_at__gt=Now())),
+                    distinct=True,
+                ),
+            )
+        )
+
+    @admin.display(description="runs", ordering="_runs")
+    def run_count(self, obj: Any) -> int:
+        return int(getattr(obj, "_runs", 0))
+
+    @admin.display(description="active links", ordering="_links")
+    def active_links(self, obj: Any) -> int:
+        return int(getattr(obj, "_links", 0))
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        # Through the service, so that open pages and websockets of the comparison close at once.
+        comparisons.comparison_delete(comparison=obj, user=request.user, via=VIA)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Comparison]) -> None:
+        for comparison in queryset:
+            self.delete_model(request, comparison)
+
+
+@admin.register(ShareLink)
+class ShareLinkAdmin(admin.ModelAdmin):
+    """Every share link, to find and revoke one quickly (e.g. a public link posted by mistake).
+    Revoking keeps the row and its history (who made it, last use); deleting revokes first."""
+
+    list_display = (
+        "comparison",
+        "kind",
+        "status",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    )
+    list_filter = ("kind", "revoked_at")
+    search_fields = ("comparison__title", "comparison__key", "created_by__username")
+    list_select_related = ("comparison", "created_by")
+    fields = (
+        "comparison",
+        "kind",
+        "users",
+        "status",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+        "revoked_by",
+    )
+    readonly_fields = fields
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="status")
+    def status(self, obj: ShareLink) -> str:
+        return obj.status
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        # Revoke first (audited, open websockets closed), then drop the row.
+        comparisons.link_revoke(link=obj, user=request.user, via=VIA)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ShareLink]) -> None:
+        for link in queryset.select_related("comparison"):
+            self.delete_model(request, link)
+
+    @admin.action(description="Revoke the selected share links")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ShareLink]) -> None:
+        n = 0
+        for link in queryset.select_related("comparison"):
+            if link.revoked_at is None:
+                comparisons.link_revoke(link=link, user=request.user, via=VIA)
+                n += 1
+        self.message_user(request, f"{n} share link(s) revoked.")
 
 
 @admin.register(AuditEvent)

@@ -14,7 +14,12 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from ingest.notices import project_group
-from tbhub.ops import ws_client_connected, ws_client_disconnected
+from tbhub.ops import (
+    ws_client_connected,
+    ws_client_disconnected,
+    ws_comparison_connected,
+    ws_comparison_disconnected,
+)
 
 
 class ProjectConsumer(AsyncJsonWebsocketConsumer):
@@ -78,6 +83,7 @@ class ComparisonConsumer(AsyncJsonWebsocketConsumer):
     RECHECK_SECONDS = 10.0
 
     groups_joined: list[str]
+    counted = False  # counted in tbhub_comparison_websocket_clients
     run_ids: set[int]
     available: set[int]
 
@@ -99,11 +105,16 @@ class ComparisonConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups_joined.append(group)
         await self.accept()
+        self.counted = True
+        ws_comparison_connected()
         # The version *after* joining: a page whose data is at this version missed nothing.
         version = await self._version()
         await self.send_json({"type": "hello", "version": version})
 
     async def disconnect(self, code: int) -> None:
+        if self.counted:
+            ws_comparison_disconnected()
+            self.counted = False
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 

@@ -385,6 +385,20 @@ class WsTracker:
 _tracker = WsTracker()
 
 
+# Comparison pages and share links (issue #5) are counted under this key: project ids start at 1.
+COMPARISON_WS_KEY = 0
+
+
+def ws_comparison_connected() -> None:
+    """Call when a comparison or share-link websocket has been accepted. No I/O."""
+    _tracker.add(COMPARISON_WS_KEY, 1)
+
+
+def ws_comparison_disconnected() -> None:
+    """Call when such a websocket has gone (only for one that was counted as connected)."""
+    _tracker.add(COMPARISON_WS_KEY, -1)
+
+
 def ws_client_connected(project_id: int) -> None:
     """Call when a websocket has joined a project's group. No I/O: safe on the event loop."""
     _tracker.add(int(project_id), 1)
@@ -639,6 +653,12 @@ class HubCollector:
         for pid, slug in sorted(slugs.items(), key=lambda kv: kv[1]):
             ws.add_metric([slug], counts.get(pid, 0))
         yield ws
+        shared = _gauge(
+            "tbhub_comparison_websocket_clients",
+            "Open comparison and share-link websockets over all web processes",
+        )
+        shared.add_metric([], counts.get(COMPARISON_WS_KEY, 0))
+        yield shared
 
 
 REGISTRY = CollectorRegistry(auto_describe=False)

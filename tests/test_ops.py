@@ -272,12 +272,14 @@ def test_websocket_clients_are_counted_over_processes(
     # Another web process (its own tracker and key).
     other = ops.WsTracker()
     other.add(pid, 2)
+    other.add(ops.COMPARISON_WS_KEY, 4)  # comparison pages and share links there
     try:
         assert ops._tracker.publish()
         assert other.publish()
         m = scrape()
         assert value(m, "tbhub_websocket_clients", project="vision") == 3
         assert value(m, "tbhub_websocket_clients", project="empty") == 0
+        assert value(m, "tbhub_comparison_websocket_clients") == 4
         # The other process dies: its hash expires and it no longer counts.
         client = ops._redis(ops.redis_url() or "")
         client.delete(other._keys()[0])

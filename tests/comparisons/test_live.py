@@ -18,6 +18,7 @@ from ingest.models import Run
 from ingest.notices import project_group
 from panels.consumers import ComparisonConsumer
 from panels.routing import websocket_application
+from tbhub import ops
 from tests.comparisons.conftest import World
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -100,9 +101,12 @@ async def test_public_link_forwards_only_its_runs(world: World) -> None:
         n: await sync_to_async(Run.objects.select_related("source").get)(pk=getattr(world, n).pk)
         for n in ("a_base", "a_out", "b_base", "b_lr", "g_run")
     }
+    before = ops._tracker.snapshot().get(ops.COMPARISON_WS_KEY, 0)
     comm = await connect(f"/ws/shared/{token}")
     hello = await comm.receive_json_from(timeout=5)
     assert hello["type"] == "hello" and hello["version"].startswith("c")
+    # Counted for tbhub_comparison_websocket_clients, not under any project.
+    assert ops._tracker.snapshot().get(ops.COMPARISON_WS_KEY, 0) == before + 1
     layer = get_channel_layer()
     # Outside the comparison: same project, the other source project, a project not shared.
     for name in ("a_out", "b_lr", "g_run"):
@@ -117,10 +121,12 @@ async def test_public_link_forwards_only_its_runs(world: World) -> None:
     await sync_to_async(comparisons.link_revoke)(link=link, user=world.owner)
     assert await closed_with(comm, 4404)
     await comm.disconnect()
-    # And a new connection through it is refused.
+    assert ops._tracker.snapshot().get(ops.COMPARISON_WS_KEY, 0) == before
+    # And a new connection through it is refused (and never counted).
     comm = await connect(f"/ws/shared/{token}")
     assert await closed_with(comm, 4404)
     await comm.disconnect()
+    assert ops._tracker.snapshot().get(ops.COMPARISON_WS_KEY, 0) == before
 
 
 @pytest.mark.parametrize(
