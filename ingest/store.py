@@ -8,7 +8,7 @@ the data and the offset share one transaction).
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from django.db import connection
-from django.db.models import Count, Max, Min, Q
+from django.db.models import Count, F, Max, Min, Q, Sum, Value
+from django.db.models.functions import Greatest, Length
 from django.utils import timezone
 
 from ingest import decoded as d
@@ -278,20 +279,23 @@ def _apply_stored_purges(run: Run, purges: list[Purge], cache: _SeriesCache) -> 
         if all_step is None or s < all_step:
             conditions.append((Q(tag=t), s))
     touched: set[int] = set()
+    freed: Counter[int] = Counter()  # bytes per series, as `_touch` counted them when written
     for cond, step in conditions:
         series_qs = Series.objects.filter(cond, run=run)
         ids = list(series_qs.values_list("id", flat=True))
         if not ids:
             continue
+        _count_purged_bytes(ids, step, freed)
         for model in (HistogramPoint, ImagePoint, TextPoint, TensorPoint):
             model.objects.filter(series_id__in=ids, step__gte=step).delete()
         chunks = ScalarChunk.objects.filter(series_id__in=ids, max_step__gte=step)
         for chunk in chunks:
+            steps, walls, values = chunk_arrays(chunk)
+            keep = steps < step
+            freed[chunk.series_id] += int((~keep).sum()) * (16 + int(values.dtype.itemsize))
             if chunk.min_step >= step:
                 chunk.delete()
                 continue
-            steps, walls, values = chunk_arrays(chunk)
-            keep = steps < step
             _fill_chunk(chunk, steps[keep], walls[keep], values[keep])
             chunk.save()
         if cond == Q():
@@ -299,10 +303,40 @@ def _apply_stored_purges(run: Run, purges: list[Purge], cache: _SeriesCache) -> 
         else:
             GraphBlob.objects.filter(run=run, tag__in=tag_step.keys(), step__gte=step).delete()
         touched.update(ids)
+    for series_id, nbytes in freed.items():
+        if nbytes:
+            Series.objects.filter(pk=series_id).update(
+                stored_bytes=Greatest(F("stored_bytes") - nbytes, Value(0))
+            )
     if touched:
         _recount_series(touched)
         cache.by_tag.clear()
     return bool(touched)
+
+
+def _count_purged_bytes(ids: list[int], step: int, freed: Counter[int]) -> None:
+    """Add what the rows about to be purged were counted for (see the `_touch` calls), so that
+    storage accounting and byte caps see restarts as freed space. Graph series are not counted
+    here: accounting sums graph blobs directly."""
+    rows = {"series_id__in": ids, "step__gte": step}
+    for sid, n, nbytes in (
+        HistogramPoint.objects.filter(**rows)
+        .values("series_id")
+        .annotate(n=Count("id"), b=Sum(Length("buckets")))
+        .values_list("series_id", "n", "b")
+    ):
+        freed[sid] += int(nbytes or 0) + 72 * int(n)
+    for model, size in ((ImagePoint, Sum("size")), (TensorPoint, Sum(Length("tensor")))):
+        for sid, nbytes in (
+            model.objects.filter(**rows)
+            .values("series_id")
+            .annotate(b=size)
+            .values_list("series_id", "b")
+        ):
+            freed[sid] += int(nbytes or 0)
+    for sid, values in TextPoint.objects.filter(**rows).values_list("series_id", "values"):
+        flat = values if isinstance(values, list) else [values]
+        freed[sid] += 32 + sum(len(str(v)) for v in flat)
 
 
 def _recount_series(ids: Iterable[int]) -> None:

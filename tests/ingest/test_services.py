@@ -202,6 +202,62 @@ def test_restart_across_separate_tails_purges_stored_chunks(tmp_path: Path) -> N
     assert s.last_step == 4
 
 
+def _every_kind(step: int, value: float) -> list[bytes]:
+    """One event of every stored kind at `step` (values depend on `value`)."""
+    from tests.factories import PNG_1X1
+    from tests.ingest import writers as w
+
+    buckets = np.array([[0.0, 1.0, value], [1.0, 2.0, 3.0]])
+    return [
+        w.scalar_event("x", value, step).SerializeToString(),
+        w.tensor_event("h", w.histogram_tensor(buckets), step, "histograms").SerializeToString(),
+        w.tensor_event(
+            "img", w.string_tensor([b"1", b"1", PNG_1X1], [3]), step, "images"
+        ).SerializeToString(),
+        w.tensor_event(
+            "notes", w.string_tensor([f"note {value}".encode()], [1]), step, "text"
+        ).SerializeToString(),
+        w.tensor_event("pr", w.histogram_tensor(buckets), step, "pr_curves").SerializeToString(),
+    ]
+
+
+def test_restart_purges_free_their_stored_bytes(tmp_path: Path) -> None:
+    """Storage accounting (retention caps, project pages) counts what a restart purged as freed:
+    after the purge, every series is counted exactly as a fresh ingest of the surviving data."""
+    restarted = tmp_path / "restarted" / "r"
+    restarted.mkdir(parents=True)
+    f1 = record(version_event()) + record(start_event(0))
+    f1 += b"".join(record(e) for i in range(10) for e in _every_kind(i, float(i)))
+    (restarted / "events.out.tfevents.1.host").write_bytes(f1)
+    source = make_source(str(tmp_path / "restarted"))
+    ingest_all(source)
+    before = dict(Series.objects.filter(run__source=source).values_list("tag", "stored_bytes"))
+    f2 = record(version_event()) + record(start_event(3))
+    f2 += b"".join(record(e) for i in (3, 4) for e in _every_kind(i, -float(i)))
+    (restarted / "events.out.tfevents.2.host").write_bytes(f2)
+    ingest_all(source)
+    assert [st for st, _ in scalars(source, "r", "x")] == [0, 1, 2, 3, 4]
+
+    fresh = tmp_path / "fresh" / "r"
+    fresh.mkdir(parents=True)
+    data = record(version_event())
+    data += b"".join(record(e) for i in range(3) for e in _every_kind(i, float(i)))
+    data += b"".join(record(e) for i in (3, 4) for e in _every_kind(i, -float(i)))
+    (fresh / "events.out.tfevents.1.host").write_bytes(data)
+    other = Source.objects.create(project=source.project, url=str(tmp_path / "fresh"))
+    ingest_all(other)
+
+    def counted(src: Source) -> dict[str, int]:
+        return dict(Series.objects.filter(run__source=src).values_list("tag", "stored_bytes"))
+
+    got, want = counted(source), counted(other)
+    assert set(got) == {"x", "h", "img", "notes", "pr"}
+    assert got == want
+    # Ten points of every kind were counted first; five remain.
+    assert all(0 < got[t] < before[t] for t in got)
+    assert got["x"] == 5 * (16 + 4)  # float32 simple_value: step, wall time, value
+
+
 def test_corrupt_record_keeps_good_data_and_reports_on_the_file(tmp_path: Path) -> None:
     run = tmp_path / "r"
     run.mkdir()
