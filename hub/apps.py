@@ -8,5 +8,6 @@ class HubConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Registers the OpenAPI authentication extension and the start-up checks.
-        from hub import checks, openapi  # noqa: F401
+        # Registers the start-up checks. hub.openapi (drf-spectacular) is imported by the schema
+        # views on their first request (hub/urls.py), not here: it is slow to import.
+        from hub import checks  # noqa: F401
