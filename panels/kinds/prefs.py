@@ -3,8 +3,9 @@
 The document is small and flat; unknown keys are dropped, known ones are type- and range-checked,
 so a broken or hostile client can never store something the dashboard would choke on.
 
-    {"smoothing": 0.6, "x_axis": "step", "log_scale": false, "ignore_outliers": true,
-     "tooltip_sort": "default", "show_downloads": false, "tag_filter": "loss", "run_filter": "",
+    {"smoothing": 0.6, "x_axis": "step", "align_steps": false, "log_scale": false,
+     "ignore_outliers": true, "tooltip_sort": "default", "show_downloads": false,
+     "tag_filter": "loss", "run_filter": "",
      "selected_runs": ["a", "b"] | null, "run_colors": {"a": "#0077bb"},
      "pinned": ["scalars:loss/train"], "collapsed_groups": ["scalars:weights"],
      "hist_mode": "offset", "image_brightness": 1.0, "image_contrast": 1.0,
@@ -86,6 +87,7 @@ def _colors(v: Any) -> dict[str, str]:
 FIELDS: dict[str, Any] = {
     "smoothing": _float(0.0, 0.999),
     "x_axis": _choice("step", "relative", "wall"),
+    "align_steps": _bool,  # SCALARS on the STEP axis: each run drawn from its own first step
     "log_scale": _bool,
     "ignore_outliers": _bool,
     "tooltip_sort": _choice("default", "descending", "ascending", "nearest"),

@@ -8,7 +8,8 @@ import { DistributionsPanel } from "./panels/distributions";
 import { HistogramsPanel } from "./panels/histograms";
 import { TextPanel } from "./panels/text";
 import { GraphsPanel } from "./panels/graphs";
-import { smooth } from "./smoothing";
+import { emaStateBefore, smooth, smoothFrom } from "./smoothing";
+import { absoluteRanges, alignSteps } from "./align";
 import { compareTagNames, groupTags } from "./sort";
 
 const el = document.getElementById("tbhub-config");
@@ -23,6 +24,14 @@ if (el) {
     text: (a) => new TextPanel(a),
   });
   // Pure helpers, exposed for tests and the curious (the same functions the charts use).
-  (window as unknown as { tbhubLib: unknown }).tbhubLib = { smooth, compareTagNames, groupTags };
+  (window as unknown as { tbhubLib: unknown }).tbhubLib = {
+    smooth,
+    smoothFrom,
+    emaStateBefore,
+    alignSteps,
+    absoluteRanges,
+    compareTagNames,
+    groupTags,
+  };
   void app.start();
 }

@@ -22,6 +22,7 @@ export interface ViewState {
   tagFilter: string;
   smoothing: number;
   xAxis: XAxis;
+  alignSteps: boolean; // STEP axis: each run's x counts from its own first step
   logScale: boolean;
   ignoreOutliers: boolean;
   tooltipSort: TooltipSort;
@@ -51,6 +52,7 @@ export const DEFAULTS: ViewState = {
   tagFilter: "",
   smoothing: 0.6,
   xAxis: "step",
+  alignSteps: false,
   logScale: false,
   ignoreOutliers: true,
   tooltipSort: "default",
@@ -81,6 +83,7 @@ const URL_KEYS: [keyof ViewState, string][] = [
   ["tagFilter", "tagFilter"],
   ["smoothing", "smoothing"],
   ["xAxis", "x"],
+  ["alignSteps", "align"],
   ["logScale", "log"],
   ["ignoreOutliers", "outliers"],
   ["tooltipSort", "sort"],
@@ -104,6 +107,7 @@ const URL_KEYS: [keyof ViewState, string][] = [
 const PREF_KEYS: [keyof ViewState, string][] = [
   ["smoothing", "smoothing"],
   ["xAxis", "x_axis"],
+  ["alignSteps", "align_steps"],
   ["logScale", "log_scale"],
   ["ignoreOutliers", "ignore_outliers"],
   ["tooltipSort", "tooltip_sort"],

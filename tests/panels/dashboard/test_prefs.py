@@ -77,3 +77,15 @@ def test_prefs_need_read_access_and_csrf(client_stranger: Client, member: Any) -
     strict.get("/projects/vision/dashboard")  # sets the CSRF cookie
     token = strict.cookies["csrftoken"].value
     assert put(strict, {"smoothing": 0.2}, HTTP_X_CSRFTOKEN=token).status_code == 200
+
+
+def test_prefs_align_steps_is_a_boolean(client_member: Client) -> None:
+    r = put(client_member, {"align_steps": True})
+    assert r.status_code == 200
+    assert r.json()["prefs"] == {"align_steps": True}
+    assert client_member.get(URL).json()["prefs"] == {"align_steps": True}
+    for bad in ("1", 1, None):
+        r = put(client_member, {"align_steps": bad})
+        assert r.status_code == 400, bad
+        assert r.json()["error"] == "'align_steps' must be true or false"
+    assert client_member.get(URL).json()["prefs"] == {"align_steps": True}

@@ -2,6 +2,7 @@
 // EMA smoothing with the raw line faded behind, STEP/RELATIVE/WALL, outlier-robust scaling,
 // log scale, drag to zoom with finer data fetched for the visible range, full screen, a tooltip
 // with every run's value, data downloads, and mean ± band aggregation of runs by a regex group.
+// On the STEP axis runs can be aligned at step 0 (align.ts): x = step − the run's first step.
 
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
@@ -9,7 +10,8 @@ import type { App, Panel } from "../app";
 import type { RunInfo } from "../api";
 import { withAlpha } from "../colors";
 import type { UpdateMsg } from "../live";
-import { smooth } from "../smoothing";
+import { absoluteRanges, alignSteps } from "../align";
+import { emaStateBefore, smoothFrom, type EmaState } from "../smoothing";
 import type { XAxis } from "../state";
 import {
   clear,
@@ -47,12 +49,25 @@ interface Line {
   color: string;
   runs: RunInfo[];
   xs: Float64Array;
+  /** Real (absolute) steps; for a group aligned at step 0, the lowest of its runs' steps there. */
   steps: Float64Array;
+  /** Aligned groups only: the highest of its runs' real steps at each x. */
+  stepsHi?: Float64Array;
   walls: Float64Array;
   raw: Float64Array;
   smoothed: Float64Array;
   lo?: Float64Array;
   hi?: Float64Array;
+}
+
+/** What a chart draws, as plain arrays: exposed on the card element for tests and the curious. */
+export interface ChartSnapshot {
+  key: string;
+  label: string;
+  xs: number[];
+  steps: number[];
+  raw: number[];
+  smoothed: number[];
 }
 
 const CHART_HEIGHT = 240;
@@ -169,6 +184,19 @@ class ScalarCard implements CardLike {
       }, 50),
     );
     this.liveSoon = debounce(() => void this.fetchLive(), 250);
+    (this.el as HTMLElement & { tbhubChart?: () => ChartSnapshot[] }).tbhubChart = () => this.snapshot();
+  }
+
+  /** The drawn lines as plain arrays (x, real step, raw and smoothed value per point). */
+  snapshot(): ChartSnapshot[] {
+    return this.lines.map((l) => ({
+      key: l.key,
+      label: l.label,
+      xs: Array.from(l.xs),
+      steps: Array.from(l.steps),
+      raw: Array.from(l.raw),
+      smoothed: Array.from(l.smoothed),
+    }));
   }
 
   private size(): { width: number; height: number } {
@@ -313,11 +341,48 @@ class ScalarCard implements CardLike {
 
   // ---- lines -------------------------------------------------------------------------------
 
+  /** Runs are aligned at step 0: only on the STEP axis (RELATIVE already counts each run's time
+   * from its own start; WALL is absolute by definition). */
+  private aligned(): boolean {
+    const st = this.app.state;
+    return st.alignSteps && st.xAxis === "step";
+  }
+
+  /** The first step of the run's whole series. The full-range fetch (`load`, no start/end) keeps
+   * the range's first point exactly whatever the downsampling, and live updates only append, so
+   * its first point is the series' first; neither a zoom window nor a bucket can move it. */
+  private firstStep(runId: number): number | undefined {
+    const s = this.data.get(runId);
+    return s && s.steps.length ? s.steps[0] : undefined;
+  }
+
   private buildLines(): Line[] {
+    const w = this.app.state.smoothing;
+    const lines = this.linesFrom(this.zoomData ?? this.data);
+    // Zoomed in, the window's finer points are smoothed from the state the zoomed-out curve had
+    // just before the window (its last accumulator and debias count, §6.1), so the two curves
+    // meet at the window's left edge instead of the window restarting the average there.
+    // The seed comes from the downsampled full-range points, i.e. from the curve the user saw,
+    // not from the full-resolution history: that would need every earlier point and would still
+    // not match the zoomed-out line. Inside the window the EMA then runs over more points per
+    // step than the coarse one (the average is per point, not per step, as in TensorBoard), so
+    // the zoomed curve can drift from the coarse one further right; it starts where it should.
+    const coarse = this.zoomData ? new Map(this.linesFrom(this.data).map((l) => [l.key, l])) : null;
+    for (const l of lines) {
+      const c = coarse?.get(l.key);
+      const seed: EmaState | null = c && l.xs.length ? emaStateBefore(c.xs, c.raw, w, l.xs[0]) : null;
+      l.smoothed = smoothFrom(l.raw, w, seed);
+    }
+    return lines;
+  }
+
+  /** The lines of `source` (unsmoothed: `buildLines` smooths them). */
+  private linesFrom(source: Map<number, SeriesData>): Line[] {
     const st = this.app.state;
     const axis = st.xAxis;
-    const source = this.zoomData ?? this.data;
-    const runs = this.runs().filter((r) => source.has(r.id));
+    const aligned = this.aligned();
+    // Aligned, a run whose first step is not known yet (its full-range fetch is pending) waits.
+    const runs = this.runs().filter((r) => source.has(r.id) && (!aligned || this.firstStep(r.id) !== undefined));
     const { re } = compileFilter(st.groupRegex);
     const groups = new Map<string, RunInfo[]>();
     const singles: RunInfo[] = [];
@@ -336,9 +401,12 @@ class ScalarCard implements CardLike {
       const full = this.data.get(r.id) ?? s;
       const w0 = full.walls.length ? full.walls[0] : 0;
       const n = s.steps.length;
-      const xs = new Float64Array(n);
-      for (let i = 0; i < n; i++) xs[i] = xOf(axis, s, i, w0);
-      const raw = Float64Array.from(s.values);
+      let xs: Float64Array;
+      if (aligned) xs = alignSteps(s.steps, this.firstStep(r.id)!);
+      else {
+        xs = new Float64Array(n);
+        for (let i = 0; i < n; i++) xs[i] = xOf(axis, s, i, w0);
+      }
       lines.push({
         key: `r${r.id}`,
         label: r.name,
@@ -347,30 +415,36 @@ class ScalarCard implements CardLike {
         xs,
         steps: Float64Array.from(s.steps),
         walls: Float64Array.from(s.walls),
-        raw,
-        smoothed: smooth(raw, st.smoothing),
+        raw: Float64Array.from(s.values),
+        smoothed: new Float64Array(0),
       });
     }
-    for (const [key, members] of groups) lines.push(this.aggregate(key, members, source));
+    for (const [key, members] of groups) lines.push(this.aggregate(key, members, source, aligned));
     return lines;
   }
 
   /** Mean of the group's runs at each step any of them logged, with min/max or ±std band.
-   * Runs are aligned by step; on the RELATIVE axis each run's time counts from its own start,
+   * Runs are matched by step (aligned: by step − their own first step, so the band compares
+   * runs from their start); on the RELATIVE axis each run's time counts from its own start,
    * and the group's x is the mean over the runs that logged the step (WALL: the earliest). */
-  private aggregate(key: string, members: RunInfo[], source: Map<number, SeriesData>): Line {
+  private aggregate(key: string, members: RunInfo[], source: Map<number, SeriesData>, aligned: boolean): Line {
     const st = this.app.state;
-    type Acc = { sum: number; sq: number; n: number; min: number; max: number; wall: number; rel: number; nt: number };
+    type Acc = { sum: number; sq: number; n: number; min: number; max: number; wall: number; rel: number; nt: number; s0: number; s1: number };
     const bySt = new Map<number, Acc>();
     for (const r of members) {
       const s = source.get(r.id)!;
       const w0 = (this.data.get(r.id) ?? s).walls[0] ?? 0;
+      const shift = aligned ? this.firstStep(r.id)! : 0;
       for (let i = 0; i < s.steps.length; i++) {
-        let e = bySt.get(s.steps[i]);
-        if (!e) bySt.set(s.steps[i], (e = { sum: 0, sq: 0, n: 0, min: Infinity, max: -Infinity, wall: Infinity, rel: 0, nt: 0 }));
+        const step = s.steps[i];
+        const k = step - shift;
+        let e = bySt.get(k);
+        if (!e) bySt.set(k, (e = { sum: 0, sq: 0, n: 0, min: Infinity, max: -Infinity, wall: Infinity, rel: 0, nt: 0, s0: step, s1: step }));
         e.wall = Math.min(e.wall, s.walls[i]);
         e.rel += s.walls[i] - w0;
         e.nt++;
+        e.s0 = Math.min(e.s0, step);
+        e.s1 = Math.max(e.s1, step);
         const v = s.values[i];
         if (!Number.isFinite(v)) continue;
         e.sum += v;
@@ -380,22 +454,24 @@ class ScalarCard implements CardLike {
         e.max = Math.max(e.max, v);
       }
     }
-    const steps = [...bySt.keys()].sort((a, b) => a - b);
-    const n = steps.length;
+    const keys = [...bySt.keys()].sort((a, b) => a - b);
+    const n = keys.length;
     const out = {
       xs: new Float64Array(n),
       steps: new Float64Array(n),
+      stepsHi: new Float64Array(n),
       walls: new Float64Array(n),
       raw: new Float64Array(n),
       lo: new Float64Array(n),
       hi: new Float64Array(n),
     };
-    steps.forEach((step, i) => {
-      const e = bySt.get(step)!;
+    keys.forEach((k, i) => {
+      const e = bySt.get(k)!;
       const mean = e.n ? e.sum / e.n : NaN;
-      out.steps[i] = step;
+      out.steps[i] = e.s0;
+      out.stepsHi[i] = e.s1;
       out.walls[i] = e.wall;
-      out.xs[i] = st.xAxis === "step" ? step : st.xAxis === "wall" ? e.wall : e.rel / e.nt / 3600;
+      out.xs[i] = st.xAxis === "step" ? k : st.xAxis === "wall" ? e.wall : e.rel / e.nt / 3600;
       out.raw[i] = mean;
       if (st.band === "std") {
         const sd = Math.sqrt(Math.max(0, e.sq / e.n - mean * mean));
@@ -409,7 +485,7 @@ class ScalarCard implements CardLike {
     if (st.xAxis !== "step") {
       // Keep the line monotonic in time: runs of a group rarely log a step at the same moment.
       const order = Array.from(out.xs.keys()).sort((a, b) => out.xs[a] - out.xs[b]);
-      for (const k of ["xs", "steps", "walls", "raw", "lo", "hi"] as const) {
+      for (const k of ["xs", "steps", "stepsHi", "walls", "raw", "lo", "hi"] as const) {
         const src = out[k];
         out[k] = Float64Array.from(order, (i) => src[i]);
       }
@@ -421,9 +497,10 @@ class ScalarCard implements CardLike {
       runs: members,
       xs: out.xs,
       steps: out.steps,
+      stepsHi: aligned ? out.stepsHi : undefined,
       walls: out.walls,
       raw: out.raw,
-      smoothed: smooth(out.raw, st.smoothing),
+      smoothed: new Float64Array(0),
       lo: out.lo,
       hi: out.hi,
     };
@@ -569,6 +646,7 @@ class ScalarCard implements CardLike {
     }
     this.el.dataset.drawn = String(Date.now());
     this.el.dataset.smoothedLast = this.lines.map((l) => fmtValue(l.smoothed[l.smoothed.length - 1] ?? NaN)).join(",");
+    this.el.dataset.xRange = `${this.ranges.x[0]},${this.ranges.x[1]}`;
   }
 
   private xDataRange(): [number, number] {
@@ -623,6 +701,7 @@ class ScalarCard implements CardLike {
   zoomTo(x: [number, number], y: [number, number] | null): void {
     this.zoom = { x, y };
     this.el.dataset.zoomed = "1";
+    delete this.el.dataset.refined;
     this.draw();
     void this.fetchZoom(x);
   }
@@ -633,11 +712,22 @@ class ScalarCard implements CardLike {
     if (!runs.length) return;
     const scale = axis === "relative" ? 3600 : 1;
     const pad = (x[1] - x[0]) * 0.02;
-    const params = { x: axis, start: (x[0] - pad) * scale, end: (x[1] + pad) * scale };
+    const win: [number, number] = [(x[0] - pad) * scale, (x[1] + pad) * scale];
+    // Ranges are absolute steps: aligned, each run's window is shifted back by its first step.
+    const requests = this.aligned()
+      ? absoluteRanges(
+          win,
+          runs.flatMap((r): [number, number][] => {
+            const first = this.firstStep(r.id);
+            return first === undefined ? [] : [[r.id, first]];
+          }),
+        )
+      : [{ start: win[0], end: win[1], runIds: runs.map((r) => r.id) }];
     this.statusEl.textContent = "refining…";
     try {
-      const res = await this.fetchBatch(runs.map((r) => r.id), params);
+      const parts = await Promise.all(requests.map((q) => this.fetchBatch(q.runIds, { x: axis, start: q.start, end: q.end })));
       if (!this.zoom || this.zoom.x !== x) return;
+      const res = { runs: Object.assign({}, ...parts.map((p) => p.runs)) as BatchResponse["runs"] };
       const zd = new Map<number, SeriesData>();
       for (const r of runs) {
         const got = res.runs[String(r.id)];
@@ -647,6 +737,7 @@ class ScalarCard implements CardLike {
       for (const r of runs) if (!zd.has(r.id) && this.data.has(r.id)) zd.set(r.id, this.data.get(r.id)!);
       this.zoomData = zd;
       this.statusEl.textContent = "";
+      this.el.dataset.refined = "1";
       this.draw();
     } catch {
       this.statusEl.textContent = "";
@@ -657,6 +748,7 @@ class ScalarCard implements CardLike {
     this.zoom = null;
     this.zoomData = null;
     delete this.el.dataset.zoomed;
+    delete this.el.dataset.refined;
     this.draw();
   }
 
@@ -752,6 +844,8 @@ class ScalarCard implements CardLike {
     const table = h("table", { class: "tt" });
     const head = h("tr", {}, h("th", {}), h("th", { text: "Run" }), h("th", { text: sm ? "Smoothed" : "Value" }));
     if (sm) head.appendChild(h("th", { text: "Value" }));
+    const aligned = this.aligned();
+    if (aligned) head.appendChild(h("th", { text: "Aligned step", title: "Steps since the run's first step" }));
     head.append(h("th", { text: "Step" }), h("th", { text: "Time" }), h("th", { text: "Relative" }));
     table.appendChild(head);
     const dots = document.createDocumentFragment();
@@ -760,14 +854,17 @@ class ScalarCard implements CardLike {
       const w0 = l.walls[0];
       const tr = h(
         "tr",
-        {},
+        { "data-run": l.label },
         h("td", {}, h("span", { class: "chip", style: `background:${l.color}` })),
         h("td", { class: "tt-run", text: l.label }),
-        h("td", { class: "num", text: fmtValue(r.y) }),
+        h("td", { class: "num tt-value", text: fmtValue(r.y) }),
       );
-      if (sm) tr.appendChild(h("td", { class: "num", text: fmtValue(l.raw[r.i]) }));
+      if (sm) tr.appendChild(h("td", { class: "num tt-raw", text: fmtValue(l.raw[r.i]) }));
+      if (aligned) tr.appendChild(h("td", { class: "num tt-aligned", text: fmtStep(l.xs[r.i]) }));
+      const s0 = l.steps[r.i];
+      const s1 = l.stepsHi ? l.stepsHi[r.i] : s0;
       tr.append(
-        h("td", { class: "num", text: fmtStep(l.steps[r.i]) }),
+        h("td", { class: "num tt-step", text: s1 === s0 ? fmtStep(s0) : `${fmtStep(s0)}–${fmtStep(s1)}` }),
         h("td", { text: fmtTime(l.walls[r.i]) }),
         h("td", { text: fmtRelative((l.walls[r.i] - w0) / 3600) }),
       );
@@ -781,7 +878,7 @@ class ScalarCard implements CardLike {
         );
       }
     }
-    if (rows.length > 60) table.appendChild(h("tr", {}, h("td", { colspan: "7", text: `… ${rows.length - 60} more` })));
+    if (rows.length > 60) table.appendChild(h("tr", {}, h("td", { colspan: "8", text: `… ${rows.length - 60} more` })));
     this.tooltip.replaceChildren(table);
     this.dots.replaceChildren(dots);
     this.tooltip.hidden = false;
@@ -842,6 +939,7 @@ export class ScalarsPanel implements Panel {
   private smoothingInput!: HTMLInputElement;
   private smoothingNum!: HTMLInputElement;
   private axisBox!: HTMLElement;
+  private alignBox!: HTMLElement;
   private sortSelect!: HTMLSelectElement;
   private outliersBox!: HTMLElement;
   private logBox!: HTMLElement;
@@ -895,6 +993,9 @@ export class ScalarsPanel implements Panel {
       st.xAxis,
       (v) => this.app.set("xAxis", v),
     );
+    this.alignBox = checkbox("align-steps", "Align runs at step 0", st.alignSteps, (v) => this.app.set("alignSteps", v));
+    this.alignBox.classList.add("align-steps");
+    this.syncAlignBox();
     this.groupInput = h("input", { type: "search", class: "filter", placeholder: "e.g. (.*)/seed\\d+", "aria-label": "Aggregate runs by regex group", spellcheck: "false" });
     this.groupInput.value = st.groupRegex;
     this.groupErr = h("div", { class: "filter-error", role: "alert" });
@@ -924,6 +1025,7 @@ export class ScalarsPanel implements Panel {
       this.logBox,
       this.dlBox,
       this.axisBox,
+      this.alignBox,
       h(
         "details",
         { class: "aggregate" },
@@ -953,17 +1055,34 @@ export class ScalarsPanel implements Panel {
       setChecked(this.logBox, st.logScale);
       setChecked(this.dlBox, st.showDownloads);
       setRadio(this.axisBox, st.xAxis);
+      setChecked(this.alignBox, st.alignSteps);
       setRadio(this.bandBox, st.band);
       this.groupInput.value = st.groupRegex;
     }
+    if (changed.has("all") || changed.has("xAxis")) this.syncAlignBox();
     if (!this.visible) return;
     if (["runs", "runFilter", "tagFilter", "runsList", "pinned", "collapsed", "all", "panel"].some((k) => changed.has(k))) this.render();
     const redraw = ["smoothing", "logScale", "ignoreOutliers", "colors", "showDownloads", "groupRegex", "band", "runs", "runFilter", "runsList", "all"];
-    if (changed.has("xAxis")) {
+    if (changed.has("xAxis") || changed.has("alignSteps")) {
+      // A zoom window is in the old x coordinates: drop it.
       for (const c of this.grid.cards.values()) c.resetZoom();
     } else if (redraw.some((k) => changed.has(k))) {
       for (const c of this.grid.cards.values()) void c.load();
     }
+  }
+
+  /** Alignment only means something on the STEP axis: elsewhere the box is disabled, and says why. */
+  private syncAlignBox(): void {
+    const axis = this.app.state.xAxis;
+    const input = this.alignBox.querySelector<HTMLInputElement>("input")!;
+    input.disabled = axis !== "step";
+    this.alignBox.classList.toggle("check--disabled", input.disabled);
+    this.alignBox.title =
+      axis === "wall"
+        ? "Not available on the WALL axis: wall time is absolute, runs cannot be shifted on it."
+        : axis === "relative"
+          ? "RELATIVE already counts each run's time from its own start."
+          : "Draw each run from its first step (x = step − the run's first step), e.g. runs resumed from a checkpoint.";
   }
 
   onUpdate(msg: UpdateMsg): void {
