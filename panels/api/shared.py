@@ -5,6 +5,7 @@
     GET /api/v1/shared/{token}/images/{id}          (bytes)
     GET /api/v1/shared/{token}/scalars/batch?tag=&run_ids=
     GET /api/v1/shared/{token}/graphs?run_id=[&tag=] and …/graphs/info[?run_id=]
+    GET /api/v1/shared/{token}/hparams                (panels.api.hparams)
 
 and the same data paths under `/api/v1/comparisons/{id}/` for the comparison's owner (or an
 admin), which the owner's page (`/c/{id}`) reads. Every payload is built by the project
@@ -26,7 +27,7 @@ from django.views.decorators.http import require_GET
 from hub import comparisons
 from hub.access import request_user
 from hub.errors import NotFound as HubNotFound
-from panels.api import batch, data, graphs
+from panels.api import batch, data, graphs, hparams
 from panels.api.common import api_errors, error_response, json_response
 from panels.scopes import ComparisonScope
 
@@ -36,6 +37,7 @@ ENDPOINTS: dict[str, Callable[..., HttpResponse]] = {
     "scalars/batch": batch.scalars_batch,
     "graphs": graphs.graph,
     "graphs/info": graphs.graph_info,
+    "hparams": hparams.hparams_view,
 }
 
 

@@ -3,7 +3,7 @@ runs for its owner and through share links: panels.api.shared)."""
 
 from django.urls import path
 
-from panels.api import batch, data, downloads, graphs, prefs, shared
+from panels.api import batch, data, downloads, graphs, hparams, prefs, shared
 
 urlpatterns = [
     path("runs", data.embedded_runs),
@@ -20,6 +20,7 @@ urlpatterns = [
     path("projects/<slug:slug>/graphs/info", graphs.project_graph_info),
     path("projects/<slug:slug>/prefs", prefs.project_prefs),
     path("projects/<slug:slug>/scalars/download", downloads.project_scalars_download),
+    path("projects/<slug:slug>/hparams", hparams.project_hparams),
     # Comparisons (issue #5): the same payloads over a comparison's runs only.
     path("shared/<slug:token>", shared.shared_view),
     path("shared/<slug:ident>/images/<int:image_id>", shared.shared_image),
