@@ -1,7 +1,8 @@
 """Write a demo TensorBoard log directory with real writers (tensorboardX and TensorBoard's own).
 
 Used by `make serve` when no LOGDIR is given. Three "seeds" of a small training run (scalars with
-one real spike, histograms, images, text) and a run with a graph, so every panel has data.
+one real spike, histograms, images, text), a run with a graph and a small hyperparameter sweep
+(hparams sessions), so every panel has data.
 With --live, keeps appending points to one run until interrupted, to show live updates.
 """
 
@@ -91,6 +92,35 @@ def write_graph_run(root: Path) -> None:
     writer.close()
 
 
+def write_hparams_runs(root: Path, steps: int) -> None:
+    """Four sessions of a small sweep for the HPARAMS view, by tensorboardX's `add_hparams`
+    (what PyTorch users write): each session run holds its loss curve, the hparams summaries
+    (session start, end and its own copy of the experiment) and the final metrics."""
+    from tensorboardX import SummaryWriter
+
+    sweep = [(0.1, "sgd", 32), (0.01, "sgd", 64), (0.01, "adam", 32), (0.001, "adam", 64)]
+    for i, (lr, optimizer, batch) in enumerate(sweep):
+        rng = np.random.default_rng(100 + i)
+        name = f"lr={lr},opt={optimizer},batch={batch}"
+        floor = 0.05 + abs(math.log10(lr) + 2) * 0.15 + (0.05 if optimizer == "sgd" else 0.0)
+        # The suffix keeps this file apart from the one add_hparams writes into the same
+        # directory (both would otherwise be named by the same second and host).
+        w = SummaryWriter(logdir=str(root / "sweep" / name), flush_secs=1, filename_suffix=".train")
+        loss = 0.0
+        for step in range(0, steps, 5):
+            loss = 2.3 * math.exp(-step / 200.0) + floor + 0.02 * rng.standard_normal()
+            w.add_scalar("loss/train", loss, step)
+        accuracy = max(0.0, min(1.0, 1.0 - floor - 0.01 * i))
+        # name="." puts the hparams session into this writer's own run, next to its curve.
+        w.add_hparams(
+            {"lr": lr, "optimizer": optimizer, "batch_size": batch, "augment": i % 2 == 0},
+            {"hparam/accuracy": accuracy, "hparam/loss": loss},
+            name=".",
+            global_step=steps - 1,
+        )
+        w.close()
+
+
 def live(root: Path) -> None:
     from tensorboardX import SummaryWriter
 
@@ -122,6 +152,7 @@ def main() -> int:
         for seed in (1, 2, 3):
             write_training_run(root, seed, args.steps)
         write_graph_run(root)
+        write_hparams_runs(root, args.steps)
         print(f"wrote demo log directory {root}", file=sys.stderr)
     if args.live:
         live(root)

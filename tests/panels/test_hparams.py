@@ -6,6 +6,7 @@ share link), with bad content, access rules and a bounded number of queries."""
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import logging
 import tempfile
@@ -753,3 +754,44 @@ def test_asciinumeric_order_matches_the_run_selector() -> None:
         ".", "A", "a1.5", "a2", "a10", "a_b", "a/b", "a1e", "a1e3", "a+b", "b",
         "lr=1e-3", "lr=0.01", "lr=0.1", "run1", "run2", "run10", "x/y_z", "x_y/z", "x-1", "x.1",
     ]  # fmt: skip
+
+
+def test_demo_log_directory_sweep(tmp_path: Path, admin_client: Client) -> None:
+    """`make serve`'s demo sweep (scripts/make_demo_logdir.py) reads back as four sessions."""
+    spec = importlib.util.spec_from_file_location(
+        "make_demo_logdir", Path(__file__).parents[2] / "scripts" / "make_demo_logdir.py"
+    )
+    assert spec is not None and spec.loader is not None
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    demo.write_hparams_runs(tmp_path, 100)
+    project = factories.project(slug="demo")
+    ingest(project, tmp_path)
+    payload = get(admin_client, "/api/v1/projects/demo/hparams")
+    assert [h["name"] for h in payload["hparams"]] == ["lr", "optimizer", "batch_size", "augment"]
+    assert [m["tag"] for m in payload["metrics"]] == ["hparam/accuracy", "hparam/loss"]
+    assert [(s["run"], s["status"], s["hparams"]) for s in payload["sessions"]] == [
+        (
+            "sweep/lr=0.001,opt=adam,batch=64",
+            "success",
+            {"augment": False, "batch_size": 64.0, "lr": 0.001, "optimizer": "adam"},
+        ),
+        (
+            "sweep/lr=0.01,opt=adam,batch=32",
+            "success",
+            {"augment": True, "batch_size": 32.0, "lr": 0.01, "optimizer": "adam"},
+        ),
+        (
+            "sweep/lr=0.01,opt=sgd,batch=64",
+            "success",
+            {"augment": False, "batch_size": 64.0, "lr": 0.01, "optimizer": "sgd"},
+        ),
+        (
+            "sweep/lr=0.1,opt=sgd,batch=32",
+            "success",
+            {"augment": True, "batch_size": 32.0, "lr": 0.1, "optimizer": "sgd"},
+        ),
+    ]
+    for s in payload["sessions"]:
+        assert [m["step"] for m in s["metrics"]] == [99, 99]
+        assert 0.0 < s["metrics"][0]["value"] < 1.0
