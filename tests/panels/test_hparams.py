@@ -29,8 +29,8 @@ from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from hub import comparisons
 from hub.models import Project, ShareKind
 from ingest import dispatch, services
-from ingest.models import Run, Source
-from panels.api.hparams import compare_names
+from ingest.models import Run, ScalarChunk, Source
+from panels.api.hparams import compare_names, last_points
 from tests import factories
 from tests.hub.conftest import logged_in
 
@@ -795,3 +795,47 @@ def test_demo_log_directory_sweep(tmp_path: Path, admin_client: Client) -> None:
     for s in payload["sessions"]:
         assert [m["step"] for m in s["metrics"]] == [99, 99]
         assert 0.0 < s["metrics"][0]["value"] < 1.0
+
+
+def add_chunk(series: Any, seq: int, steps: list[int], values: list[float]) -> None:
+    st = np.asarray(steps, dtype="<i8")
+    wl = np.asarray([T0 + 1000 * seq + i for i in range(len(steps))], dtype="<f8")
+    ScalarChunk.objects.create(
+        series=series,
+        seq=seq,
+        count=len(steps),
+        min_step=int(st.min()),
+        max_step=int(st.max()),
+        min_wall=float(wl.min()),
+        max_wall=float(wl.max()),
+        min_value=min(values),
+        max_value=max(values),
+        dtype="f8",
+        steps=st.tobytes(),
+        wall_times=wl.tobytes(),
+        values=np.asarray(values, dtype="<f8").tobytes(),
+    )
+
+
+def test_last_points_across_chunks() -> None:
+    """The highest step over every chunk of a series; ties go to the later chunk, then to the
+    later point; one query, plus one for chunks whose highest step is not their last point."""
+    run = factories.run(source=factories.source(project=factories.project()))
+    earlier = factories.scalars(run=run, tag="earlier", steps=[0, 100], values=[1.0, 2.0])
+    add_chunk(earlier, 1, [40, 50], [3.0, 4.0])  # a restart below the first chunk's top
+    tie = factories.scalars(run=run, tag="tie", steps=[0, 100], values=[1.0, 2.0])
+    add_chunk(tie, 1, [100, 60], [5.0, 6.0])
+    last = factories.scalars(run=run, tag="last", steps=[0, 7], values=[1.0, 2.0], dtype="f8")
+    add_chunk(last, 1, [8, 9], [7.0, 8.0])
+    empty = factories.series(run=run, tag="empty")
+    with CaptureQueriesContext(connection) as ctx:
+        got = last_points([earlier.pk, tie.pk, last.pk, empty.pk])
+    assert len(ctx.captured_queries) == 2
+    assert {k: (v.step, v.wall_time, v.value) for k, v in got.items()} == {
+        earlier.pk: (100, T0 + 1, f32(2.0)),
+        tie.pk: (100, T0 + 1000, 5.0),
+        last.pk: (9, T0 + 1001, 8.0),
+    }
+    with CaptureQueriesContext(connection) as ctx:
+        assert last_points([]) == {}
+    assert len(ctx.captured_queries) == 0
