@@ -167,6 +167,93 @@ SCALAR_PARAMS = [
     _param("format", "json (default) or csv.", schema={"type": "string", "enum": ["json", "csv"]}),
 ]
 
+_STR = {"type": "string"}
+_TIME = {"type": "number", "nullable": True, "description": "POSIX seconds; null when unset."}
+HPARAMS_OUT = {
+    "type": "object",
+    "description": "TensorBoard's hparams plugin data over the visible runs (README.md#api).",
+    "properties": {
+        "experiment": {
+            "type": "object",
+            "properties": {
+                "name": _STR,
+                "description": _STR,
+                "user": _STR,
+                "time_created": _TIME,
+                "inferred": {
+                    "type": "boolean",
+                    "description": "No `_hparams_/experiment`: columns inferred from sessions.",
+                },
+            },
+        },
+        "hparams": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "name": _STR,
+                    "display_name": _STR,
+                    "description": _STR,
+                    "type": {"type": "string", "enum": ["float", "string", "bool", "unset"]},
+                    "domain": {
+                        "type": "object",
+                        "nullable": True,
+                        "description": '{"values": […]} (discrete) or {"min", "max"} (interval).',
+                    },
+                    "differs": {"type": "boolean"},
+                },
+            },
+        },
+        "metrics": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "group": {"type": "string", "description": "Sub-run below the session."},
+                    "tag": _STR,
+                    "display_name": _STR,
+                    "description": _STR,
+                    "dataset": {"type": "string", "enum": ["training", "validation", "unknown"]},
+                },
+            },
+        },
+        "sessions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "run_id": {"type": "integer"},
+                    "run": _STR,
+                    "group_name": _STR,
+                    "status": {
+                        "type": "string",
+                        "enum": ["unknown", "success", "failure", "running"],
+                    },
+                    "start_time": _TIME,
+                    "end_time": _TIME,
+                    "model_uri": _STR,
+                    "monitor_url": _STR,
+                    "hparams": {"type": "object", "additionalProperties": {}},
+                    "metrics": {
+                        "type": "array",
+                        "description": "Aligned with `metrics`; null when missing.",
+                        "items": {
+                            "type": "object",
+                            "nullable": True,
+                            "properties": {
+                                "value": NUMBER,
+                                "step": {"type": "integer"},
+                                "wall_time": {"type": "number"},
+                                "run_id": {"type": "integer"},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
 DOWNLOAD_PARAMS = [
     _param(
         "run",
@@ -336,6 +423,12 @@ def data_paths() -> dict[str, dict[str, Any]]:
                     "application/json": {"schema": {"type": "object"}},
                 },
             },
+        ),
+        f"{p}/hparams": _op(
+            "data_hparams",
+            "The HPARAMS view: sessions (runs), their hyperparameters and last metric values",
+            [SLUG],
+            _json(HPARAMS_OUT),
         ),
         "/api/v1/runs": _op(
             "embedded_runs", "Embedded mode: the runs of the one log directory", [], _json(RUN_OUT)

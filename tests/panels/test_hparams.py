@@ -839,3 +839,26 @@ def test_last_points_across_chunks() -> None:
     with CaptureQueriesContext(connection) as ctx:
         assert last_points([]) == {}
     assert len(ctx.captured_queries) == 0
+
+
+def test_openapi_schema_lists_the_endpoint(admin_client: Client) -> None:
+    resp = admin_client.get("/api/v1/schema", headers={"Accept": "application/json"})
+    assert resp.status_code == 200
+    op = resp.json()["paths"]["/api/v1/projects/{slug}/hparams"]["get"]
+    assert op["operationId"] == "data_hparams"
+    assert [p["name"] for p in op["parameters"]] == ["slug"]
+    body = op["responses"]["200"]["content"]["application/json"]["schema"]
+    assert list(body["properties"]) == ["experiment", "hparams", "metrics", "sessions"]
+    session = body["properties"]["sessions"]["items"]["properties"]
+    assert list(session) == [
+        "run_id",
+        "run",
+        "group_name",
+        "status",
+        "start_time",
+        "end_time",
+        "model_uri",
+        "monitor_url",
+        "hparams",
+        "metrics",
+    ]
