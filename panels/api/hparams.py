@@ -605,7 +605,15 @@ def hparams_payload(runs: list[_Run]) -> tuple[dict[str, Any], int]:
         ]
 
     series_of = {(rid, tag): sid for sid, rid, tag in found}
-    lasts = last_points(series_of.values())
+    # Only the series some session's metric column points at (columns may have been capped).
+    needed = {
+        series_of[pair]
+        for s in sessions
+        for m in metrics
+        if (target := targets.get((s.run.id, m["group"]))) is not None
+        and (pair := (target.id, m["tag"])) in series_of
+    }
+    lasts = last_points(needed)
     out_sessions = []
     for s in sessions:
         values: list[dict[str, Any] | None] = []
