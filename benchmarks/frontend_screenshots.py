@@ -2,6 +2,10 @@
 corpus through the real product path (`tbhub serve`) in Debian's Chromium.
 
     .venv/bin/python benchmarks/frontend_screenshots.py [--corpus ../shared/corpus] [--out docs/screenshots]
+        [--only hparams,scalars,...]
+
+The corpus has no hparams sessions: the HPARAMS shot reads a small sweep written here with
+tensorboardX's `add_hparams` (deterministic values).
 """
 
 from __future__ import annotations
@@ -104,11 +108,34 @@ def shot(
     print(out)
 
 
+def write_hparams_sweep(logdir: Path) -> None:
+    """12 sessions (lr x optimizer x dropout) with made-up, deterministic final metrics."""
+    import math
+
+    from tensorboardX import SummaryWriter
+
+    with SummaryWriter(str(logdir)) as w:
+        for lr in (1e-4, 1e-3, 1e-2):
+            for opt in ("adam", "sgd"):
+                for dropout in (0.0, 0.5):
+                    acc = 0.93 - 0.05 * abs(math.log10(lr) + 3) - (0.04 if opt == "sgd" else 0)
+                    acc -= 0.015 * dropout + 0.004 * ((len(opt) * 7 + int(dropout * 10)) % 3)
+                    hp = {"lr": lr, "optimizer": opt, "dropout": dropout, "batch_size": 64}
+                    metrics = {"hparam/accuracy": acc, "hparam/loss": 1.05 - acc}
+                    w.add_hparams(hp, metrics, name=f"lr={lr:g},{opt},dropout={dropout:g}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--corpus", default=str(REPO.parent / "shared" / "corpus"))
     ap.add_argument("--out", default=str(REPO / "docs" / "screenshots"))
+    ap.add_argument("--only", default="", help="comma-separated shot names (default: all)")
     args = ap.parse_args()
+    only = {n for n in args.only.split(",") if n}
+
+    def want(name: str) -> bool:
+        return not only or name in only
+
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     corpus = Path(args.corpus)
@@ -117,41 +144,58 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="tbhub-shots-"))
     small = Serve(corpus / "small", tmp)
     tf = Serve(corpus / "tf", tmp)
+    write_hparams_sweep(tmp / "hparams")
+    hp = Serve(tmp / "hparams", tmp)
     try:
         with sync_playwright() as p:
             b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            shot(
-                b,
-                small.url + "/?tagFilter=loss%7Caccuracy",
-                out / "scalars.png",
-                ".scalar-card[data-drawn]",
-                hover=".scalar-card[data-tag='loss/train'] .u-over",
-            )
-            shot(b, tf.url + "/?panel=images", out / "images.png", ".image-card[data-step] img")
-            shot(
-                b,
-                tf.url
-                + "/?panel=graphs&grun=tf1_session&gtag=step10&gcolor=compute&gexp=%5B%22conv1%22%5D&node=conv1%2FWx_plus_b%2FConv2D",
-                out / "graphs.png",
-                ".graph-svg .node--expanded",
-            )
-            shot(
-                b,
-                tf.url + "/?panel=distributions&runs=%5B%22tf1_session%22%5D",
-                out / "distributions.png",
-                ".dist-card[data-points]",
-            )
-            shot(
-                b,
-                tf.url + "/?panel=histograms&runs=%5B%22tf1_session%22%5D",
-                out / "histograms.png",
-                ".hist-card[data-ridges]",
-            )
-            shot(b, tf.url + "/?panel=text", out / "text.png", ".text-card .text-body")
+            if want("hparams"):
+                shot(
+                    b,
+                    hp.url + "/?panel=hparams&hpview=parallel&hplog=%5B%22hp%3Alr%22%5D",
+                    out / "hparams.png",
+                    "#panel-hparams[data-sessions='12'] .hp-svg polyline.hp-line",
+                    # Keyboard focus on the best session's line: highlighted, with its tooltip.
+                    before="document.querySelector(\".hp-line[data-run='lr=0.001,adam,dropout=0']\")"
+                    ".nextElementSibling.focus()",
+                )
+            shots: list[tuple[str, str, str, str | None]] = [
+                (
+                    "scalars",
+                    small.url + "/?tagFilter=loss%7Caccuracy",
+                    ".scalar-card[data-drawn]",
+                    ".scalar-card[data-tag='loss/train'] .u-over",
+                ),
+                ("images", tf.url + "/?panel=images", ".image-card[data-step] img", None),
+                (
+                    "graphs",
+                    tf.url
+                    + "/?panel=graphs&grun=tf1_session&gtag=step10&gcolor=compute&gexp=%5B%22conv1%22%5D&node=conv1%2FWx_plus_b%2FConv2D",
+                    ".graph-svg .node--expanded",
+                    None,
+                ),
+                (
+                    "distributions",
+                    tf.url + "/?panel=distributions&runs=%5B%22tf1_session%22%5D",
+                    ".dist-card[data-points]",
+                    None,
+                ),
+                (
+                    "histograms",
+                    tf.url + "/?panel=histograms&runs=%5B%22tf1_session%22%5D",
+                    ".hist-card[data-ridges]",
+                    None,
+                ),
+                ("text", tf.url + "/?panel=text", ".text-card .text-body", None),
+            ]
+            for name, url, ready, hover in shots:
+                if want(name):
+                    shot(b, url, out / f"{name}.png", ready, hover=hover)
             b.close()
     finally:
         small.stop()
         tf.stop()
+        hp.stop()
     return 0
 
 

@@ -13,7 +13,7 @@ import pytest
 from tests.browser.conftest import Hub, new_context
 
 pytestmark = pytest.mark.browser
-PANELS = ["SCALARS", "IMAGES", "GRAPHS", "DISTRIBUTIONS", "HISTOGRAMS", "TEXT"]
+PANELS = ["SCALARS", "IMAGES", "GRAPHS", "DISTRIBUTIONS", "HISTOGRAMS", "TEXT", "HPARAMS"]
 
 
 def tb_smooth(ys: list[float], w: float) -> list[float]:
@@ -50,7 +50,10 @@ def test_frame_tabs_and_scalars(page: Any, small: Hub) -> None:
     open_dash(page, small)
     # Every tab is in the DOM, as a tab; SCALARS is selected by default.
     tabs = page.locator("[role=tab]")
-    assert sorted(tabs.all_inner_texts()) == sorted(PANELS)
+    assert sorted(tabs.all_text_contents()) == sorted(PANELS)
+    # The small corpus has no hparams sessions: HPARAMS waits under INACTIVE.
+    page.wait_for_selector(".inactive-list [role=tab][data-panel=hparams]", state="attached")
+    assert page.locator(".tabs [role=tab]").all_text_contents() == PANELS[:-1]
     assert page.locator("[role=tab][aria-selected=true]").inner_text() == "SCALARS"
     # One chart per scalar tag (union over the 4 runs), grouped by the part before the first "/".
     wait_charts(page, 4)

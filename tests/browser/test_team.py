@@ -114,8 +114,8 @@ def test_login_dashboard_live_and_prefs(browser: Any, team_hub: str) -> None:
     page.wait_for_selector(".live.live--live", timeout=20_000)
     assert page.locator(".project-name").inner_text() == "Vision <team>"
     # Every tab is in the DOM; with no data they are all inactive (the selected one stays).
-    assert page.locator("[role=tab]").count() == 6
-    assert page.locator(".inactive-list [role=tab]").count() == 5
+    assert page.locator("[role=tab]").count() == 7
+    assert page.locator(".inactive-list [role=tab]").count() == 6
     with page.expect_response(
         lambda r: r.url.endswith("/prefs") and r.request.method == "PUT"
     ) as resp:

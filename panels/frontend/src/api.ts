@@ -37,6 +37,53 @@ export interface RunInfo {
   runName?: string;
 }
 
+/** GET {base}/hparams (README.md#api): TensorBoard's hparams plugin data, one session per run. */
+export interface HParamInfo {
+  name: string;
+  display_name: string;
+  description: string;
+  type: "float" | "string" | "bool" | "unset";
+  domain: { values: unknown[] } | { min: unknown; max: unknown } | null;
+  differs: boolean;
+}
+
+export interface MetricInfo {
+  group: string;
+  tag: string;
+  display_name: string;
+  description: string;
+  dataset: "training" | "validation" | "unknown";
+}
+
+export interface MetricValue {
+  /** A number, or "NaN" / "Infinity" / "-Infinity" (tbhub.jsonutil). */
+  value: unknown;
+  step: number;
+  wall_time: number;
+  run_id: number;
+}
+
+export interface HParamsSession {
+  run_id: number;
+  run: string;
+  group_name: string;
+  status: "unknown" | "success" | "failure" | "running";
+  start_time: number | null;
+  end_time: number | null;
+  model_uri: string;
+  monitor_url: string;
+  hparams: Record<string, unknown>;
+  /** Aligned with HParamsResponse.metrics; null when the session has no value. */
+  metrics: (MetricValue | null)[];
+}
+
+export interface HParamsResponse {
+  experiment: { name: string; description: string; user: string; time_created: number | null; inferred: boolean };
+  hparams: HParamInfo[];
+  metrics: MetricInfo[];
+  sessions: HParamsSession[];
+}
+
 export class ApiError extends Error {
   constructor(
     public status: number,

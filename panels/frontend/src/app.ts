@@ -29,6 +29,8 @@ import { clear, compileFilter, debounce, h } from "./util";
 /** Runs selected by default when a project has at most this many (TensorBoard: 40 / 500). */
 export const DEFAULT_SELECTION_LIMIT = 200;
 const RUN_LIST_RENDER_CAP = 2000;
+/** Panels whose tab depends on their own endpoint: created at boot to watch it (Panel.watch). */
+const WATCHED_PANELS: PanelId[] = ["hparams"];
 
 export interface Panel {
   id: PanelId;
@@ -42,6 +44,10 @@ export interface Panel {
   catchUp(changed: Set<number>): void;
   show(): void;
   hide(): void;
+  /** Optional: a panel whose activity only its own endpoint knows (HPARAMS) is created at boot,
+   * before it is ever shown, and reports through `App.setPanelActive`; it then also gets every
+   * change notice and catch-up, mounted or not. */
+  watch?(): void;
 }
 
 export type PanelFactory = (ctx: App) => Panel;
@@ -57,6 +63,8 @@ export class App {
   private views = new Map<PanelId, HTMLElement>();
   private controlBoxes = new Map<PanelId, HTMLElement>();
   private tabs = new Map<PanelId, HTMLButtonElement>();
+  /** Activity reported by watching panels (see Panel.watch). */
+  private reportedActive = new Map<PanelId, boolean>();
   private inactiveBox!: HTMLElement;
   private activeTabs!: HTMLElement;
   private liveEl!: HTMLElement;
@@ -153,6 +161,7 @@ export class App {
     this.selectPanel(this.state.panel, false);
     root.setAttribute("aria-busy", "false");
     this.booted = true;
+    for (const id of WATCHED_PANELS) this.panelObject(id)?.watch?.();
     if (this.pendingCatchUp) void this.catchUp();
     window.addEventListener("popstate", () => {
       this.state = { ...this.state, ...fromUrl(location.search) };
@@ -426,6 +435,12 @@ export class App {
     this.afterChange(new Set(["runs"]));
   }
 
+  /** Selects or deselects one run, as its checkbox in the run list does (used by HPARAMS). */
+  setRunSelected(run: RunInfo, on: boolean): void {
+    this.toggleRun(run, on);
+    this.renderRunList();
+  }
+
   private toggleRun(run: RunInfo, on: boolean): void {
     const cur = new Set(this.state.runs ?? this.selectedRuns().map((r) => r.name));
     if (on) cur.add(run.name);
@@ -523,7 +538,16 @@ export class App {
         return any("histograms");
       case "text":
         return any("text");
+      case "hparams":
+        return this.reportedActive.get(id) ?? false;
     }
+  }
+
+  /** A watching panel found (or lost) its data: move its tab between the tabs and INACTIVE. */
+  setPanelActive(id: PanelId, on: boolean): void {
+    if ((this.reportedActive.get(id) ?? false) === on) return;
+    this.reportedActive.set(id, on);
+    if (this.booted) this.renderTabs();
   }
 
   private renderTabs(): void {
@@ -600,7 +624,8 @@ export class App {
     if (record) this.afterChange(new Set(["panel"]));
   }
 
-  private ensurePanel(id: PanelId): Panel | undefined {
+  /** The panel's object, created (not mounted) on first use. */
+  private panelObject(id: PanelId): Panel | undefined {
     let panel = this.panels.get(id);
     if (!panel) {
       const f = this.factories[id];
@@ -608,6 +633,12 @@ export class App {
       panel = f(this);
       this.panels.set(id, panel);
     }
+    return panel;
+  }
+
+  private ensurePanel(id: PanelId): Panel | undefined {
+    const panel = this.panelObject(id);
+    if (!panel) return undefined;
     if (!this.mounted.has(id)) {
       this.mounted.add(id);
       panel.mount(this.views.get(id)!, this.controlBoxes.get(id)!);
@@ -670,7 +701,7 @@ export class App {
         if (tags.some((t) => !have.has(t))) this.refreshRunsSoon();
       }
     }
-    for (const id of this.mounted) this.panels.get(id)?.onUpdate(msg);
+    for (const panel of this.panels.values()) panel.onUpdate(msg);
   }
 
   private async catchUp(): Promise<void> {
@@ -679,6 +710,6 @@ export class App {
     await this.reloadRuns();
     const changed = new Set(this.runs.filter((r) => before.get(r.id) !== sig(r)).map((r) => r.id));
     if (!changed.size) return;
-    for (const id of this.mounted) this.panels.get(id)?.catchUp(changed);
+    for (const panel of this.panels.values()) panel.catchUp(changed);
   }
 }

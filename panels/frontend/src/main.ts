@@ -8,6 +8,7 @@ import { DistributionsPanel } from "./panels/distributions";
 import { HistogramsPanel } from "./panels/histograms";
 import { TextPanel } from "./panels/text";
 import { GraphsPanel } from "./panels/graphs";
+import { HParamsPanel } from "./panels/hparams";
 import { emaStateBefore, smooth, smoothFrom } from "./smoothing";
 import { absoluteRanges, alignSteps } from "./align";
 import { compareTagNames, groupTags } from "./sort";
@@ -22,6 +23,7 @@ if (el) {
     distributions: (a) => new DistributionsPanel(a),
     histograms: (a) => new HistogramsPanel(a),
     text: (a) => new TextPanel(a),
+    hparams: (a) => new HParamsPanel(a),
   });
   // Pure helpers, exposed for tests and the curious (the same functions the charts use).
   (window as unknown as { tbhubLib: unknown }).tbhubLib = {

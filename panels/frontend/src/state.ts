@@ -2,7 +2,7 @@
 // per-user settings, in the user's saved dashboard (GET/PUT …/prefs). Order of precedence when a
 // page opens: defaults, then the saved dashboard, then the URL (the URL wins).
 
-export type PanelId = "scalars" | "images" | "graphs" | "distributions" | "histograms" | "text";
+export type PanelId = "scalars" | "images" | "graphs" | "distributions" | "histograms" | "text" | "hparams";
 export const PANELS: { id: PanelId; label: string }[] = [
   { id: "scalars", label: "SCALARS" },
   { id: "images", label: "IMAGES" },
@@ -10,6 +10,7 @@ export const PANELS: { id: PanelId; label: string }[] = [
   { id: "distributions", label: "DISTRIBUTIONS" },
   { id: "histograms", label: "HISTOGRAMS" },
   { id: "text", label: "TEXT" },
+  { id: "hparams", label: "HPARAMS" },
 ];
 
 export type XAxis = "step" | "relative" | "wall";
@@ -43,6 +44,10 @@ export interface ViewState {
   pinned: string[];
   collapsed: string[];
   runColors: Record<string, string>;
+  hpView: "table" | "parallel";
+  hpSort: string; // "" = the hub's order; "run", "status", "hp:<name>" or "metric:<group/tag>"
+  hpDesc: boolean;
+  hpLog: string[]; // parallel-coordinates axes (column keys) drawn on a log scale
 }
 
 export const DEFAULTS: ViewState = {
@@ -73,6 +78,10 @@ export const DEFAULTS: ViewState = {
   pinned: [],
   collapsed: [],
   runColors: {},
+  hpView: "table",
+  hpSort: "",
+  hpDesc: false,
+  hpLog: [],
 };
 
 // URL parameter ↔ state key. Values are strings; lists and maps are JSON.
@@ -101,6 +110,10 @@ const URL_KEYS: [keyof ViewState, string][] = [
   ["graphNode", "node"],
   ["graphColor", "gcolor"],
   ["graphExpanded", "gexp"],
+  ["hpView", "hpview"],
+  ["hpSort", "hpsort"],
+  ["hpDesc", "hpdesc"],
+  ["hpLog", "hplog"],
 ];
 
 // State key ↔ saved-dashboard key (panels.kinds.prefs).
@@ -151,12 +164,13 @@ function coerce(key: keyof ViewState, raw: unknown): unknown {
 }
 
 const ENUMS: Partial<Record<keyof ViewState, string[]>> = {
-  panel: ["scalars", "images", "graphs", "distributions", "histograms", "text"],
+  panel: ["scalars", "images", "graphs", "distributions", "histograms", "text", "hparams"],
   xAxis: ["step", "relative", "wall"],
   tooltipSort: ["default", "descending", "ascending", "nearest"],
   band: ["minmax", "std"],
   histMode: ["offset", "overlay"],
   graphColor: ["structure", "device", "compute", "memory"],
+  hpView: ["table", "parallel"],
 };
 
 function valid(key: keyof ViewState, v: unknown): boolean {
