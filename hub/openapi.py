@@ -442,8 +442,103 @@ def data_paths() -> dict[str, dict[str, Any]]:
     }
 
 
+# Below a comparison's prefixes (issue #5) the data endpoints answer with the same payloads, over
+# the comparison's available runs only (panels/api/shared.py, ENDPOINTS).
+COMPARISON_DATA = (
+    "scalars",
+    "histograms",
+    "distributions",
+    "images",
+    "images/{image_id}",
+    "text",
+    "scalars/batch",
+    "graphs",
+    "graphs/info",
+    "hparams",
+)
+TOKEN = _param(
+    "token",
+    "A share link's token (`POST /api/v1/comparisons/{key}/links`).",
+    required=True,
+    where="path",
+)
+KEY = _param("key", "The comparison's id (its short key).", required=True, where="path")
+SHARED_OUT = {
+    "type": "object",
+    "properties": {
+        "title": {"type": "string"},
+        "state": {"type": "object", "description": "The saved view state."},
+        "version": {"type": "string"},
+        "runs": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "integer", "description": "The run's project-level id."},
+                    "project": {"type": "string"},
+                    "project_name": {"type": "string"},
+                    "name": {"type": "string"},
+                    "alias": {"type": "string"},
+                    "display_name": {"type": "string"},
+                    "available": {"type": "boolean"},
+                    "reason": {
+                        "type": "string",
+                        "nullable": True,
+                        "enum": ["hidden", "deleted", "missing", None],
+                    },
+                    "tags": {"type": "object"},
+                    "graph": {"type": "boolean"},
+                    "start_time": _TIME,
+                    "last_update": _TIME,
+                    "last_step": {"type": "integer", "nullable": True},
+                },
+            },
+        },
+    },
+}
+
+
+def comparison_paths() -> dict[str, dict[str, Any]]:
+    """The share-link and owner copies of the data endpoints, derived from the project ones."""
+    project = data_paths()
+    out: dict[str, dict[str, Any]] = {}
+    prefixes: tuple[tuple[str, dict[str, Any], str, list[dict[str, Any]] | None], ...] = (
+        # A public link needs no credentials; `members`/`users` links need the right user.
+        ("/api/v1/shared/{token}", TOKEN, "shared", [{}, {"bearerAuth": []}, {"cookieAuth": []}]),
+        ("/api/v1/comparisons/{key}", KEY, "comparison", None),
+    )
+    for prefix, ident, op_prefix, security in prefixes:
+        who = "share link" if op_prefix == "shared" else "comparison (its owner or an admin)"
+        if op_prefix == "shared":
+            out[prefix] = _op(
+                "shared_view",
+                "What a share link shows: title, saved view state, runs with availability",
+                [TOKEN],
+                _json(SHARED_OUT),
+            )
+            out[prefix]["get"]["security"] = security
+        for name in COMPARISON_DATA:
+            item = project[f"/api/v1/projects/{{slug}}/{name}"]["get"]
+            op = {
+                **item,
+                "operationId": f"{op_prefix}_{item['operationId']}",
+                "summary": f"{item['summary']} — through a {who}",
+                "tags": ["comparisons"],
+                "parameters": [ident, *[q for q in item["parameters"] if q is not SLUG]],
+            }
+            if security is not None:
+                op["security"] = security
+            out[f"{prefix}/{name}"] = {"get": op}
+    return out
+
+
 def _served(path: str) -> bool:
-    sample = path.replace("{slug}", "x").replace("{image_id}", "1")
+    sample = (
+        path.replace("{slug}", "x")
+        .replace("{image_id}", "1")
+        .replace("{token}", "t" * 32)
+        .replace("{key}", "k1")
+    )
     try:
         resolve(sample)
     except Resolver404:
@@ -456,11 +551,19 @@ def add_data_endpoints(
 ) -> dict[str, Any]:
     """POSTPROCESSING_HOOKS entry: add the plain-Django data endpoints to the schema."""
     paths = result.setdefault("paths", {})
-    for path, item in data_paths().items():
+    for path, item in {**data_paths(), **comparison_paths()}.items():
         if path not in paths and _served(path):
             paths[path] = item
     result["paths"] = dict(sorted(paths.items()))
     tags = result.setdefault("tags", [])
     if not any(t.get("name") == "data" for t in tags):
         tags.append({"name": "data", "description": "Stored TensorBoard data, per project."})
+    if not any(t.get("name") == "comparisons" for t in tags):
+        tags.append(
+            {
+                "name": "comparisons",
+                "description": "A comparison's data: through a share link, or for its owner. "
+                "Only the comparison's available runs exist there.",
+            }
+        )
     return result

@@ -451,8 +451,28 @@ def test_schema_and_docs(world: Any) -> None:
         "/api/v1/projects/{slug}/images/{image_id}",
         "/api/v1/projects/{slug}/scalars/download",
         "/api/v1/tokens",
+        # Comparisons (issue #5): the owner's and a share link's copies of the data endpoints.
+        "/api/v1/comparisons",
+        "/api/v1/comparisons/{key}/links",
+        "/api/v1/shared/{token}",
+        "/api/v1/shared/{token}/scalars",
+        "/api/v1/shared/{token}/scalars/batch",
+        "/api/v1/shared/{token}/images/{image_id}",
+        "/api/v1/shared/{token}/graphs/info",
+        "/api/v1/shared/{token}/hparams",
+        "/api/v1/comparisons/{key}/histograms",
+        "/api/v1/comparisons/{key}/text",
     ):
         assert path in paths, path
+    shared = paths["/api/v1/shared/{token}/scalars"]["get"]
+    assert shared["operationId"] == "shared_data_scalars"
+    assert [p["name"] for p in shared["parameters"]][:3] == ["token", "run", "run_id"]
+    assert {} in shared["security"]  # a public link needs no credentials
+    owner = paths["/api/v1/comparisons/{key}/scalars"]["get"]
+    assert {} not in owner["security"]
+    # Same payload schema as the project endpoint.
+    project = paths["/api/v1/projects/{slug}/scalars"]["get"]
+    assert shared["responses"]["200"] == project["responses"]["200"]
     assert set(paths["/api/v1/projects"]) >= {"get", "post"}
     assert "bearerAuth" in schema["components"]["securitySchemes"]
     docs = c.get("/api/v1/docs")
