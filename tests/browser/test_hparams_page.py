@@ -403,6 +403,34 @@ def test_inactive_without_hparams_then_live(
         write_sessions(logdir, ["run_c"])
         page.wait_for_selector("#panel-hparams[data-sessions='2']", timeout=30_000)
         assert row_runs(page) == ["run_b", "run_c"]
+        # A session with other hparams and one metric only: its missing values are empty cells,
+        # sorted last either way, and drawn at the axes' "missing" position.
+        from tensorboardX import SummaryWriter
+
+        with SummaryWriter(str(logdir)) as w:
+            w.add_hparams({"lr": 0.5, "momentum": 0.9}, {"hparam/accuracy": 0.5}, name="run_d")
+        page.wait_for_selector("#panel-hparams[data-sessions='3']", timeout=30_000)
+        cols = ["hp:lr", "hp:optimizer", "hp:momentum", "metric:hparam/loss"]
+        row = page.locator(".hp-table tbody tr[data-run='run_d']")
+        assert [row.locator(f"td[data-col='{c}']").inner_text() for c in cols] == [
+            "0.5",
+            "",
+            "0.9",
+            "",
+        ]
+        loss = page.locator(".hp-table thead th[data-col='metric:hparam/loss'] button")
+        loss.click()
+        page.wait_for_function("location.search.includes('hpsort=metric')")
+        assert row_runs(page) == ["run_b", "run_c", "run_d"]
+        loss.click()
+        page.wait_for_function("location.search.includes('hpdesc=1')")
+        assert row_runs(page) == ["run_c", "run_b", "run_d"]
+        page.get_by_role("button", name="PARALLEL COORDINATES VIEW").click()
+        page.wait_for_selector(".hp-axis[data-col='metric:hparam/loss'] .hp-missing")
+        assert page.locator(".hp-axis[data-col='hp:momentum'] .hp-missing").text_content() == (
+            "missing"
+        )
+        assert page.locator(".hp-axis[data-col='metric:hparam/accuracy'] .hp-missing").count() == 0
         assert page.evaluate("window.__noReload") == 1
     finally:
         ctx.close()
