@@ -102,10 +102,13 @@ FIELDS: dict[str, Any] = {
     "image_brightness": _float(0.0, 2.0),
     "image_contrast": _float(0.0, 5.0),
     "image_actual_size": _bool,
-    "panel": _choice("scalars", "images", "graphs", "distributions", "histograms", "text"),
+    "panel": _choice(
+        "scalars", "images", "graphs", "distributions", "histograms", "text", "hparams"
+    ),
     "group_regex": _str,
     "band": _choice("minmax", "std"),
     "graph_color": _choice("structure", "device", "compute", "memory"),
+    "hp_view": _choice("table", "parallel"),
 }
 
 

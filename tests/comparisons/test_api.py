@@ -378,3 +378,18 @@ def test_list_counts_runs_and_active_links(world: World) -> None:
     (item,) = body(call(c, "GET", "/api/v1/comparisons"))["comparisons"]
     assert item["run_count"] == 3 and item["active_links"] == 1
     assert body(call(c, "GET", f"/api/v1/comparisons/{world.key}"))["active_links"] == 1
+
+
+def test_state_may_open_the_hparams_panel(world: World) -> None:
+    c = logged_in(world.owner)
+    resp = call(
+        c,
+        "POST",
+        "/api/v1/comparisons",
+        {"title": "sweep", "runs": [world.a_base.pk], "state": {"panel": "hparams"}},
+    )
+    assert resp.status_code == 201, resp.content
+    key = body(resp)["id"]
+    resp = call(c, "PATCH", f"/api/v1/comparisons/{key}", {"state": {"hp_view": "parallel"}})
+    assert resp.status_code == 200, resp.content
+    assert body(resp)["state"] == {"hp_view": "parallel"}

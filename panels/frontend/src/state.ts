@@ -138,6 +138,7 @@ const PREF_KEYS: [keyof ViewState, string][] = [
   ["groupRegex", "group_regex"],
   ["band", "band"],
   ["graphColor", "graph_color"],
+  ["hpView", "hp_view"],
 ];
 
 function coerce(key: keyof ViewState, raw: unknown): unknown {

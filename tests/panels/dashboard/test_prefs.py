@@ -89,3 +89,12 @@ def test_prefs_align_steps_is_a_boolean(client_member: Client) -> None:
         assert r.status_code == 400, bad
         assert r.json()["error"] == "'align_steps' must be true or false"
     assert client_member.get(URL).json()["prefs"] == {"align_steps": True}
+
+
+def test_prefs_keep_the_hparams_panel_and_view(client_member: Client) -> None:
+    r = put(client_member, {"panel": "hparams", "hp_view": "parallel"})
+    assert r.status_code == 200
+    assert r.json()["prefs"] == {"panel": "hparams", "hp_view": "parallel"}
+    for bad in ({"panel": "pr_curves"}, {"hp_view": "scatter"}):
+        r = put(client_member, bad)
+        assert r.status_code == 400, bad
