@@ -14,10 +14,12 @@ Every subcommand that only prints data writes it to stdout; logs and progress go
 from __future__ import annotations
 
 import argparse
+import hashlib
 import ipaddress
 import os
 import sys
 import tempfile
+from collections.abc import Mapping
 
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 
@@ -120,11 +122,21 @@ def cmd_worker(extra: list[str]) -> int:
     return 0
 
 
+def beat_schedule_path(environ: Mapping[str, str] | None = None) -> str:
+    """Where beat keeps its schedule state: one file per hub (Redis URL and key prefix), so two
+    hubs' beats on one machine never share (and fight over) one file."""
+    env = os.environ if environ is None else environ
+    ident = "\0".join((env.get("REDIS_URL", ""), env.get("TBHUB_REDIS_PREFIX", "")))
+    digest = hashlib.sha256(ident.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return os.path.join(tempfile.gettempdir(), f"tbhub-celerybeat-schedule-{digest}")
+
+
 def cmd_beat(extra: list[str]) -> int:
     from tbhub.celery import app
 
-    sched = os.path.join(tempfile.gettempdir(), "tbhub-celerybeat-schedule")
-    argv = ["beat", "-s", sched, "--pidfile="]
+    argv = ["beat", "--pidfile="]
+    if not any(a == "-s" or a.startswith(("-s", "--schedule")) for a in extra):
+        argv += ["-s", beat_schedule_path()]
     if not any(a.startswith(("-l", "--loglevel")) for a in extra):
         argv += ["-l", os.environ.get("TBHUB_LOG_LEVEL", "info").lower()]
     app.start(argv + extra)

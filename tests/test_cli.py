@@ -235,3 +235,27 @@ def test_ingest_backfills_a_team_project(tmp_path: Path) -> None:
             ["psql", f"{base}/postgres", "-qc", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)"],
             check=False,
         )
+
+
+def test_each_hub_has_its_own_beat_schedule_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tbhub import cli
+
+    a = cli.beat_schedule_path({"REDIS_URL": "redis://h:6379/0", "TBHUB_REDIS_PREFIX": "a"})
+    b = cli.beat_schedule_path({"REDIS_URL": "redis://h:6379/0", "TBHUB_REDIS_PREFIX": "b"})
+    c = cli.beat_schedule_path({"REDIS_URL": "redis://h:6379/1", "TBHUB_REDIS_PREFIX": "a"})
+    assert len({a, b, c}) == 3
+    assert a == cli.beat_schedule_path({"REDIS_URL": "redis://h:6379/0", "TBHUB_REDIS_PREFIX": "a"})
+    assert os.path.basename(a).startswith("tbhub-celerybeat-schedule-")
+    # `tbhub beat` passes it to Celery unless the operator chose one with -s/--schedule.
+    seen: list[list[str]] = []
+    from tbhub.celery import app
+
+    monkeypatch.setattr(app, "start", lambda argv: seen.append(list(argv)))
+    monkeypatch.setenv("REDIS_URL", "redis://h:6379/0")
+    monkeypatch.setenv("TBHUB_REDIS_PREFIX", "a")
+    cli.cmd_beat([])
+    cli.cmd_beat(["--schedule=/var/lib/tbhub/beat"])
+    cli.cmd_beat(["-s", "/var/lib/tbhub/beat"])
+    assert seen[0][:4] == ["beat", "--pidfile=", "-s", a]
+    assert seen[1].count("-s") == 0 and "--schedule=/var/lib/tbhub/beat" in seen[1]
+    assert seen[2].count("-s") == 1 and seen[2][seen[2].index("-s") + 1] == "/var/lib/tbhub/beat"
