@@ -243,5 +243,7 @@ def comparison_manage_page(request: HttpRequest, key: str) -> HttpResponse:
         },
     )
     response["Cache-Control"] = "no-store"
-    response["Referrer-Policy"] = "no-referrer"
+    # Never a referrer to another site; same-origin (not no-referrer, which makes browsers send
+    # `Origin: null` with this page's forms and fail their CSRF check).
+    response["Referrer-Policy"] = "same-origin"
     return response

@@ -70,8 +70,10 @@ def _render(
     )
     resp["Cache-Control"] = "no-store"
     resp["X-Content-Type-Options"] = "nosniff"
-    # The token is in the URL: never hand it to another site as a referrer.
-    resp["Referrer-Policy"] = "no-referrer"
+    # The token is in the URL: never hand it to another site as a referrer. same-origin, not
+    # no-referrer: with no-referrer browsers send `Origin: null` with the page's forms (Sign out),
+    # which Django's CSRF check refuses.
+    resp["Referrer-Policy"] = "same-origin"
     resp["Content-Security-Policy"] = CSP
     return resp
 

@@ -353,3 +353,33 @@ def test_compare_from_a_project_dashboard(browser: Any, team: Team) -> None:
     finally:
         ctx.close()
     assert not errors, errors
+
+
+def test_sharing_page_forms_and_sign_out_pass_the_csrf_check(browser: Any, team: Team) -> None:
+    # These pages keep their URL's key/token from other sites; a `no-referrer` policy did that by
+    # making the browser send `Origin: null` with their forms, which Django refuses (403).
+    alpha = team.runs("alpha")["baseline"]
+    comparison = team.api("POST", "/api/v1/comparisons", {"title": "Forms", "runs": [alpha["id"]]})
+    ctx = new_context(browser)
+    page = ctx.new_page()
+    try:
+        page.goto(team.url + f"/c/{comparison['id']}/links/")
+        page.fill("input[name=username]", "olga")
+        page.fill("input[name=password]", "olga-secret-pw-1")
+        page.locator("form button[type=submit], form input[type=submit]").first.click()
+        page.wait_for_url(f"**/c/{comparison['id']}/links/")
+        page.check("#kind-public")
+        with page.expect_response(lambda r: r.request.method == "POST") as resp:
+            page.click("button:has-text('Create link')")
+        assert resp.value.status < 400
+        page.wait_for_selector("#new-link")
+        assert len(team.api("GET", f"/api/v1/comparisons/{comparison['id']}/links")["links"]) == 1
+        page.goto(team.url + f"/c/{comparison['id']}")
+        page.wait_for_selector("#app[aria-busy=false]")
+        with page.expect_response(lambda r: r.request.method == "POST") as resp:
+            page.click("form.logout button[type=submit]")
+        assert resp.value.status < 400
+        page.wait_for_load_state()
+        assert "Not allowed" not in page.content()
+    finally:
+        ctx.close()
