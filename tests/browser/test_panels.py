@@ -334,3 +334,76 @@ def test_aggregation_band_and_axes(page: Any, small: Hub) -> None:
     page.check("input[name=x-axis][value=relative]")
     page.wait_for_function("location.search.includes('x=relative')")
     assert card.locator(".legend-item").count() == 3
+
+
+def test_only_the_shown_panels_settings_are_in_the_sidebar(page: Any, small: Hub) -> None:
+    # `.controls` sets `display: flex`, which used to override the `hidden` attribute: every
+    # panel visited left its settings stacked above the next one's.
+    open_dash(page, small)
+    wait_charts(page, 4)
+    for panel in ("images", "graphs", "text"):
+        page.click(f".tab[data-panel={panel}]")
+        page.wait_for_selector(f"section.controls[data-panel={panel}]:not([hidden])")
+        shown = page.eval_on_selector_all(
+            "section.controls", "els => els.filter(e => e.offsetParent).map(e => e.dataset.panel)"
+        )
+        assert shown == [panel]
+    assert page.locator("section.controls[data-panel=scalars]").is_hidden()
+    assert page.locator("#smoothing").is_hidden()
+
+
+def test_all_and_none_through_a_run_filter_keep_the_runs_it_hides(page: Any, small: Hub) -> None:
+    open_dash(page, small)
+    wait_charts(page, 4)
+    page.fill(".runs .filter", "seed")
+    page.wait_for_function("document.querySelectorAll('.run-list .run').length === 2")
+    page.click(".runs-head button:has-text('None')")
+    page.wait_for_selector(".run-count:has-text('0 of 4')")
+    page.fill(".runs .filter", "")
+    page.wait_for_function("document.querySelectorAll('.run-list .run').length === 4")
+    checked = page.eval_on_selector_all(
+        ".run-list .run-cb", "els => els.filter(e => e.checked).map(e => e.dataset.run)"
+    )
+    assert checked == ["mnist/lr=0.1", "mnist/lr=0.01"]
+    # One checkbox through a filter, from the default selection, keeps the hidden runs too.
+    page.click(".runs-head button:has-text('All')")
+    page.wait_for_selector(".run-count:has-text('4 of 4')")
+    page.fill(".runs .filter", "lr=0.01")
+    page.wait_for_function("document.querySelectorAll('.run-list .run').length === 1")
+    page.uncheck(".run-cb[data-run='mnist/lr=0.01']")
+    page.fill(".runs .filter", "")
+    page.wait_for_selector(".run-count:has-text('3 of 4')")
+
+
+def test_zoom_between_sparse_points_keeps_the_lines_through_the_window(
+    page: Any, small: Hub
+) -> None:
+    # mnist/lr=0.1 logs loss/eval every 10 steps: a window from 61 to 79 holds only step 70;
+    # the line must still run to the window's edges (the points on either side are kept), not
+    # shrink to one dot.
+    open_dash(page, small, "?runs=" + json.dumps(["mnist/lr=0.1"]))
+    sel = ".scalar-card[data-tag='loss/eval']"
+    page.wait_for_selector(f"{sel}[data-drawn]", timeout=20_000)
+    card = page.locator(sel)
+    card.scroll_into_view_if_needed()
+    box = card.locator(".u-over").bounding_box()
+    lo, hi = (float(v) for v in card.get_attribute("data-x-range").split(","))
+
+    def px(x: float) -> float:
+        return float(box["x"] + (x - lo) / (hi - lo) * box["width"])
+
+    page.mouse.move(px(61), box["y"] + 5)
+    page.mouse.down()
+    page.mouse.move(px(79), box["y"] + box["height"] - 5, steps=5)
+    page.mouse.up()
+    page.wait_for_selector(f"{sel}[data-refined='1']", timeout=20_000)
+    zlo, zhi = (float(v) for v in card.get_attribute("data-x-range").split(","))
+    assert 59 < zlo < 63 and 77 < zhi < 81
+    (line,) = card.evaluate("el => el.tbhubChart()")
+    assert line["steps"] == [60, 70, 80]
+    got = page.evaluate(
+        """() => window.tbhubLib.withNeighbours(
+             {steps: [20, 30], walls: [2, 3], values: [0.2, 0.3]},
+             {steps: [0, 10, 20, 40, 50], walls: [0, 1, 2, 4, 5], values: [0, 0.1, 0.2, 0.4, 0.5]})"""
+    )
+    assert got == {"steps": [10, 20, 30, 40], "walls": [1, 2, 3, 4], "values": [0.1, 0.2, 0.3, 0.4]}

@@ -206,10 +206,13 @@ def test_aligned_zoom_fetches_each_run_in_its_own_steps(page: Any, hub: Hub) -> 
     for name, first in (("runA", 0), ("runB", 1000)):
         line = lines[name]
         assert line["xs"] == [s - first for s in line["steps"]]
-        # Only the window's points: a wrong (absolute) range would leave runB's window empty
-        # and fall back to its whole series.
-        assert lo - pad <= line["xs"][0] <= lo + 1
-        assert hi - 1 <= line["xs"][-1] <= hi + pad
+        # Only the window's points, and the nearest point on each side (the lines run to the
+        # window's edges): a wrong (absolute) range would leave runB's window empty and fall
+        # back to its whole series.
+        inner = line["xs"][1:-1]
+        assert lo - pad <= inner[0] <= lo + 1
+        assert hi - 1 <= inner[-1] <= hi + pad
+        assert line["xs"][0] == inner[0] - 1 and line["xs"][-1] == inner[-1] + 1
         # The smoothing continues the zoomed-out curve at the window's first visible point.
         i = next(k for k, x in enumerate(line["xs"]) if x >= lo)
         j = coarse[name]["xs"].index(line["xs"][i])
@@ -241,7 +244,8 @@ def test_zoomed_smoothing_continues_the_full_range_curve(page: Any, hub: Hub) ->
     drag_zoom(page, 40, 70)
     lo, _hi = x_range(page)
     zoomed = snapshot(page)["runA"]
-    assert lo - 1 < zoomed["xs"][0] and zoomed["xs"][-1] < 80  # only the window's points
+    # The window's points and the nearest point on each side.
+    assert lo - 2 < zoomed["xs"][0] and zoomed["xs"][-1] < 80
     i = next(k for k, x in enumerate(zoomed["xs"]) if x >= lo)
     step = int(zoomed["steps"][i])
     assert zoomed["smoothed"][i] == pytest.approx(

@@ -421,15 +421,24 @@ export class App {
     return this.state.runs.includes(run.name);
   }
 
+  /** The selection as a list of names. The default one (`state.runs` null) is what is checked
+   * now plus what is checked without the run filter: a change made through a filter (All, None,
+   * one checkbox) must not drop the runs the filter hides. */
+  private explicitSelection(): string[] {
+    if (this.state.runs !== null) return this.state.runs;
+    const names = new Set(this.runs.slice(0, DEFAULT_SELECTION_LIMIT).map((r) => r.name));
+    for (const r of this.selectedRuns()) names.add(r.name);
+    return this.runs.filter((r) => names.has(r.name)).map((r) => r.name);
+  }
+
   private selectAll(on: boolean): void {
     if (on) {
       const vis = this.visibleRuns();
-      this.state.runs = this.state.runFilter ? [...new Set([...(this.state.runs ?? []), ...vis.map((r) => r.name)])] : null;
+      this.state.runs = this.state.runFilter ? [...new Set([...this.explicitSelection(), ...vis.map((r) => r.name)])] : null;
       if (!this.state.runFilter && vis.length > DEFAULT_SELECTION_LIMIT) this.state.runs = vis.map((r) => r.name);
     } else {
       const vis = new Set(this.visibleRuns().map((r) => r.name));
-      const cur = this.state.runs ?? this.selectedRuns().map((r) => r.name);
-      this.state.runs = cur.filter((n) => !vis.has(n));
+      this.state.runs = this.explicitSelection().filter((n) => !vis.has(n));
     }
     this.renderRunList();
     this.afterChange(new Set(["runs"]));
@@ -442,7 +451,7 @@ export class App {
   }
 
   private toggleRun(run: RunInfo, on: boolean): void {
-    const cur = new Set(this.state.runs ?? this.selectedRuns().map((r) => r.name));
+    const cur = new Set(this.explicitSelection());
     if (on) cur.add(run.name);
     else cur.delete(run.name);
     this.state.runs = [...cur];

@@ -2,7 +2,7 @@
 import "./style.css";
 import { App } from "./app";
 import type { Config } from "./api";
-import { ScalarsPanel } from "./panels/scalars";
+import { ScalarsPanel, withNeighbours } from "./panels/scalars";
 import { ImagesPanel } from "./panels/images";
 import { DistributionsPanel } from "./panels/distributions";
 import { HistogramsPanel } from "./panels/histograms";
@@ -32,6 +32,7 @@ if (el) {
     emaStateBefore,
     alignSteps,
     absoluteRanges,
+    withNeighbours,
     compareTagNames,
     groupTags,
   };

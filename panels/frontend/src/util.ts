@@ -81,9 +81,10 @@ export function fmtRelative(hours: number): string {
   const hh = Math.floor(s / 3600);
   const mm = Math.floor((s % 3600) / 60);
   const ss = s % 60;
-  if (hh > 0) return `${hh}h ${mm}m ${ss}s`;
-  if (mm > 0) return `${mm}m ${ss}s`;
-  return `${ss}s`;
+  // "3m", not "3m 0s" (axis ticks fall on round values): trailing zero units are left out.
+  const parts = hh > 0 ? [`${hh}h`, `${mm}m`, `${ss}s`] : mm > 0 ? [`${mm}m`, `${ss}s`] : [`${ss}s`];
+  while (parts.length > 1 && parts[parts.length - 1].startsWith("0")) parts.pop();
+  return parts.join(" ");
 }
 
 export function fmtBytes(b: number): string {

@@ -130,7 +130,8 @@ class DistCard implements CardLike {
           {
             stroke: "#555",
             grid: { stroke: "#eee" },
-            size: 34,
+            size: axis === "wall" ? 48 : 34,
+            space: axis === "wall" ? 80 : 50,
             font: "11px system-ui, sans-serif",
             values: axis === "relative" ? (_u, v) => v.map((x) => (x == null ? "" : fmtRelative(x))) : undefined,
           },

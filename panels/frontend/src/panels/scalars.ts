@@ -86,6 +86,25 @@ function toSeries(points: Point[]): SeriesData {
   return s;
 }
 
+/** A zoom window's points plus the coarse series' nearest point on each side of them, so that a
+ * line crossing the window's edges between two sparse points is still drawn up to them (the
+ * window alone may hold one point, or none between two far-apart ones). Series are in step order. */
+export function withNeighbours(win: SeriesData, coarse: SeriesData | undefined): SeriesData {
+  const n = win.steps.length;
+  if (!coarse || !n) return win;
+  const first = win.steps[0];
+  const last = win.steps[n - 1];
+  let before = -1;
+  while (before + 1 < coarse.steps.length && coarse.steps[before + 1] < first) before++;
+  let after = coarse.steps.length - 1;
+  while (after - 1 >= 0 && coarse.steps[after - 1] > last) after--;
+  const head = before >= 0 ? [before] : [];
+  const tail = after >= 0 && coarse.steps[after] > last ? [after] : [];
+  if (!head.length && !tail.length) return win;
+  const take = (k: keyof SeriesData) => [...head.map((i) => coarse[k][i]), ...win[k], ...tail.map((i) => coarse[k][i])];
+  return { steps: take("steps"), walls: take("walls"), values: take("values") };
+}
+
 function xOf(axis: XAxis, s: SeriesData | { steps: ArrayLike<number>; walls: ArrayLike<number> }, i: number, w0: number): number {
   if (axis === "step") return s.steps[i];
   if (axis === "wall") return s.walls[i];
@@ -492,7 +511,7 @@ class ScalarCard implements CardLike {
     }
     return {
       key: `g${key}`,
-      label: `${key} (${members.length} runs, mean ± ${st.band === "std" ? "std" : "min/max"})`,
+      label: `${key} (${members.length} run${members.length === 1 ? "" : "s"}, mean ± ${st.band === "std" ? "std" : "min/max"})`,
       color: this.app.colorOf(members[0]),
       runs: members,
       xs: out.xs,
@@ -606,7 +625,9 @@ class ScalarCard implements CardLike {
           stroke: "#555",
           grid: { stroke: "#eee", width: 1 },
           ticks: { stroke: "#ddd", width: 1 },
-          size: 36,
+          // WALL ticks are two lines (time, then the date at day changes) and wider.
+          size: axis === "wall" ? 48 : 36,
+          space: axis === "wall" ? 80 : 50,
           font: "11px system-ui, sans-serif",
           values:
             axis === "relative"
@@ -731,7 +752,7 @@ class ScalarCard implements CardLike {
       const zd = new Map<number, SeriesData>();
       for (const r of runs) {
         const got = res.runs[String(r.id)];
-        if (got) zd.set(r.id, toSeries(got.points));
+        if (got && got.points.length) zd.set(r.id, withNeighbours(toSeries(got.points), this.data.get(r.id)));
       }
       // Keep runs whose zoomed window is empty visible with their coarse data.
       for (const r of runs) if (!zd.has(r.id) && this.data.has(r.id)) zd.set(r.id, this.data.get(r.id)!);
