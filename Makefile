@@ -10,7 +10,7 @@ PORT ?= 6006
 LOGDIR ?=
 export GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT := false
 
-.PHONY: setup serve test test-fast test-browser lint fmt bench proto demo clean services frontend
+.PHONY: setup serve test test-fast test-browser lint fmt bench proto demo clean services frontend docker-smoke
 
 # Idempotent: rebuilds the venv only when the lock file or pyproject changes.
 setup: $(STAMP) frontend
@@ -49,6 +49,11 @@ lint: setup
 fmt: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Build docker/Dockerfile with podman (base images made locally) and run web, worker and beat
+# against the local PostgreSQL and Redis (docs/DEPLOY.md). Minutes; never part of `make test`.
+docker-smoke: setup services
+	@bash scripts/docker_smoke.sh
 
 bench: setup services
 	$(BIN)/python benchmarks/ingest.py --scale small
