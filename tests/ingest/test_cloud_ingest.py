@@ -8,23 +8,12 @@ import pytest
 
 from hub.crypto import credentials_encrypt
 from hub.models import Project
-from ingest import dispatch, services
 from ingest.models import EventFile, Run, Source
 from panels import selectors
+from tests.ingest.drive import ingest_all
 from tests.ingest.test_services import record, scalar_event, version_event
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.cloud]
-
-
-def _ingest(source: Source) -> None:
-    dispatch.local_set(lambda kind, ident: None)
-    try:
-        services.source_list(source_id=source.pk)
-        for run in Run.objects.filter(source=source):
-            while services.run_tail(run_id=run.pk, budget_seconds=60).more:
-                pass
-    finally:
-        dispatch.local_set(None)
 
 
 def _points(run: Run) -> list[tuple[int, float]]:
@@ -38,7 +27,7 @@ def _exercise(source: Source, put) -> None:  # type: ignore[no-untyped-def]
     )
     put("exp/a/events.out.tfevents.1.h", body)
     put("exp/b/events.out.tfevents.1.h", body[: len(body) - 5])  # last record still being written
-    _ingest(source)
+    ingest_all(source)
     a = Run.objects.get(source=source, name="a")
     b = Run.objects.get(source=source, name="b")
     assert _points(a) == [(i, float(i)) for i in range(20)]
@@ -46,7 +35,7 @@ def _exercise(source: Source, put) -> None:  # type: ignore[no-untyped-def]
     # "Appending" to an object means rewriting it: only the new bytes are read (range read).
     more = body + b"".join(record(scalar_event("x", i, float(i))) for i in range(20, 25))
     put("exp/b/events.out.tfevents.1.h", more)
-    _ingest(source)
+    ingest_all(source)
     assert _points(b) == [(i, float(i)) for i in range(25)]
     ef = EventFile.objects.get(run=b)
     assert ef.offset == ef.size == len(more)
@@ -97,7 +86,7 @@ def test_s3_wrong_credentials_become_source_status(moto_server: str) -> None:
         options={"endpoint_url": moto_server, "region": "us-east-1"},
         credentials_encrypted=credentials_encrypt({"key": "testing", "secret": "wrong-secret-123"}),
     )
-    _ingest(source)
+    ingest_all(source)
     source.refresh_from_db()
     assert source.status == "error"
     assert "no such bucket" in source.status_message

@@ -24,6 +24,7 @@ from hub.models import Project
 from ingest import dispatch, services
 from ingest.models import EventFile, FileState, Run, Series, Source
 from panels import selectors
+from tests.ingest.drive import ingest_all
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,19 +47,6 @@ def write_scalars(logdir: Path, tag_values: dict[str, list[float]], start: int =
 def make_source(url: str, **kw: Any) -> Source:
     project, _ = Project.objects.get_or_create(slug="p", defaults={"name": "P"})
     return Source.objects.create(project=project, url=url, **kw)
-
-
-def ingest_all(source: Source) -> None:
-    """List, then tail every run until nothing is pending (what the workers do)."""
-    queued: list[int] = []
-    dispatch.local_set(lambda kind, ident: queued.append(ident) if kind == "tail" else None)
-    try:
-        services.source_list(source_id=source.pk)
-        for run in Run.objects.filter(source=source):
-            while services.run_tail(run_id=run.pk, budget_seconds=60).more:
-                pass
-    finally:
-        dispatch.local_set(None)
 
 
 def scalars(source: Source, run: str, tag: str) -> list[tuple[int, float]]:

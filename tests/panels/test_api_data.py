@@ -15,8 +15,8 @@ from django.core.cache import cache
 from django.test import Client, override_settings
 
 from hub.models import Project
-from ingest import dispatch, services
-from ingest.models import Run, Source
+from ingest.models import Source
+from tests.ingest.drive import ingest_all
 from tests.ingest.test_services import record, scalar_event, version_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -42,14 +42,7 @@ def ingest(project: Project, logdir: Path) -> Source:
     source = Source.objects.filter(project=project).first() or Source.objects.create(
         project=project, url=str(logdir)
     )
-    dispatch.local_set(lambda kind, ident: None)
-    try:
-        services.source_list(source_id=source.pk)
-        for run in Run.objects.filter(source=source):
-            while services.run_tail(run_id=run.pk, budget_seconds=60).more:
-                pass
-    finally:
-        dispatch.local_set(None)
+    ingest_all(source)
     return source
 
 

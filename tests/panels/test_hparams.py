@@ -28,11 +28,11 @@ from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
 from hub import comparisons
 from hub.models import Project, ShareKind
-from ingest import dispatch, services
 from ingest.models import Run, ScalarChunk, Source
 from panels.api.hparams import compare_names, last_points
 from tests import factories
 from tests.hub.conftest import logged_in
+from tests.ingest.drive import ingest_all
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,14 +56,7 @@ def ingest(project: Project, logdir: Path) -> Source:
     source = Source.objects.filter(project=project).first() or Source.objects.create(
         project=project, url=str(logdir)
     )
-    dispatch.local_set(lambda kind, ident: None)
-    try:
-        services.source_list(source_id=source.pk)
-        for run in Run.objects.filter(source=source):
-            while services.run_tail(run_id=run.pk, budget_seconds=60).more:
-                pass
-    finally:
-        dispatch.local_set(None)
+    ingest_all(source)
     return source
 
 

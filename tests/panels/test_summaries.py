@@ -13,11 +13,11 @@ import pytest
 from django.test import override_settings
 
 from hub.models import Project
-from ingest import dispatch, services
-from ingest.models import Run, ScalarChunk, Series, Source
+from ingest.models import ScalarChunk, Series, Source
 from ingest.summaries import SUMMARY_BLOCK, block_summary
 from panels import selectors
 from panels.downsample import blocks_extremes
+from tests.ingest.drive import ingest_all
 from tests.ingest.test_services import record, scalar_event, version_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -70,14 +70,7 @@ def _ingest_series(tmp: Path, values: np.ndarray) -> Series:
     (run_dir / "events.out.tfevents.1.h").write_bytes(b"".join(recs))
     project = Project.objects.create(slug="p", name="P")
     source = Source.objects.create(project=project, url=str(tmp))
-    dispatch.local_set(lambda kind, ident: None)
-    try:
-        services.source_list(source_id=source.pk)
-        for run in Run.objects.filter(source=source):
-            while services.run_tail(run_id=run.pk, budget_seconds=60).more:
-                pass
-    finally:
-        dispatch.local_set(None)
+    ingest_all(source)
     return Series.objects.get(tag="x")
 
 

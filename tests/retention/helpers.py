@@ -14,9 +14,9 @@ from django.utils import timezone
 from PIL import Image
 
 from hub.models import Project
-from ingest import dispatch, services
 from ingest.models import Run, Series, Source
 from panels import selectors
+from tests.ingest.drive import ingest_all as ingest_all  # re-exported for the retention tests
 
 NOW = timezone.now()
 DAY = 86400.0
@@ -99,18 +99,6 @@ def make_source(url: str, project: Project | None = None) -> Source:
     if project is None:
         project, _ = Project.objects.get_or_create(slug="p", defaults={"name": "P"})
     return Source.objects.create(project=project, url=url)
-
-
-def ingest_all(source: Source) -> None:
-    """List, then tail every run until nothing is pending (what the workers do)."""
-    dispatch.local_set(lambda kind, ident: None)
-    try:
-        services.source_list(source_id=source.pk)
-        for run in Run.objects.filter(source=source):
-            while services.run_tail(run_id=run.pk, budget_seconds=60).more:
-                pass
-    finally:
-        dispatch.local_set(None)
 
 
 def scalar_points(run: Run, tag: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
