@@ -407,3 +407,118 @@ def test_zoom_between_sparse_points_keeps_the_lines_through_the_window(
              {steps: [0, 10, 20, 40, 50], walls: [0, 1, 2, 4, 5], values: [0, 0.1, 0.2, 0.4, 0.5]})"""
     )
     assert got == {"steps": [10, 20, 30, 40], "walls": [1, 2, 3, 4], "values": [0.1, 0.2, 0.3, 0.4]}
+
+
+def test_pinned_charts_stay_in_their_group_survive_any_filter_and_travel_in_the_url(
+    page: Any, small: Hub
+) -> None:
+    open_dash(page, small)
+    wait_charts(page, 4)
+    pin = page.locator(".group[data-group='lr'] .scalar-card[data-tag='lr'] button.pin")
+    assert pin.get_attribute("aria-pressed") == "false"
+    unpressed_bg = pin.evaluate("b => getComputedStyle(b).backgroundColor")
+    pin.click()
+    page.wait_for_selector(".group--pinned .scalar-card[data-tag='lr']")
+    # TensorBoard keeps the original card in its group: the pinned one is a copy.
+    assert page.locator(".group[data-group='lr'] .scalar-card[data-tag='lr']").count() == 1
+    pressed = page.locator(".scalar-card[data-tag='lr'] button.pin")
+    assert pressed.evaluate_all("bs => bs.map(b => b.getAttribute('aria-pressed'))") == [
+        "true",
+        "true",
+    ]
+    assert pressed.first.evaluate("b => getComputedStyle(b).backgroundColor") != unpressed_bg
+    assert pressed.first.get_attribute("aria-label") == "Unpin chart lr"
+    # Both copies draw.
+    page.wait_for_function(
+        "document.querySelectorAll(\".scalar-card[data-tag='lr'][data-drawn]\").length === 2",
+        timeout=20_000,
+    )
+    # Pins are in the URL, one short `pin=` per chart.
+    page.wait_for_function("new URLSearchParams(location.search).getAll('pin').length === 1")
+    assert parse_qs(urlparse(page.url).query)["pin"] == ["scalars:lr"]
+    # A filter that hides the tag, or an invalid one, leaves the pinned chart in place.
+    page.fill(".tag-filter", "loss")
+    page.wait_for_function("document.querySelectorAll('.scalar-card').length === 3")
+    assert page.locator(".group--pinned .scalar-card[data-tag='lr']").count() == 1
+    assert page.locator(".group[data-group='lr']").count() == 0
+    page.fill(".tag-filter", "loss/(")
+    page.wait_for_selector(".tagbar .filter-error:has-text('Invalid regex')")
+    page.wait_for_function("document.querySelectorAll('.scalar-card').length === 1")
+    assert page.locator(".group--pinned .scalar-card[data-tag='lr']").count() == 1
+    assert (
+        page.locator(".empty").inner_text() == "The tag filter is not a valid regular expression."
+    )
+    with page.expect_response(lambda r: r.url.endswith("/prefs") and r.request.method == "PUT"):
+        page.fill(".tag-filter", "")
+    page.wait_for_function("document.querySelectorAll('.scalar-card').length === 5")
+    page.wait_for_function("!location.search.includes('tagFilter')")
+    # A copied link carries the pins to someone without them in their saved dashboard.
+    url = page.url
+    small.reset_prefs()
+    page.goto(small.url + "/")
+    page.wait_for_selector("#app[aria-busy=false]")
+    wait_charts(page, 4)
+    assert page.locator(".group--pinned").count() == 0
+    page.goto(url)
+    page.wait_for_selector("#app[aria-busy=false]")
+    page.wait_for_selector(".group--pinned .scalar-card[data-tag='lr']")
+    # Unpinning from the pinned copy removes the Pinned group and the URL key.
+    page.locator(".group--pinned .scalar-card[data-tag='lr'] button.pin").click()
+    page.wait_for_function("!document.querySelector('.group--pinned')")
+    page.wait_for_function("!location.search.includes('pin=')")
+    assert page.locator(".scalar-card[data-tag='lr'] button.pin").get_attribute("aria-pressed") == (
+        "false"
+    )
+
+
+def test_histogram_axes_show_compact_ticks(page: Any, small: Hub) -> None:
+    # About 3 significant digits, as TensorBoard's d3 formats; round values like d3's ticks.
+    open_dash(page, small)
+    lib = "window.tbhubLib"
+    assert page.evaluate(f"{lib}.fmtTick(5.2042e-5)") == "5.2e-5"
+    assert page.evaluate(f"{lib}.fmtTick(0.0084098)") == "0.00841"
+    assert page.evaluate(f"{lib}.fmtTick(123456)") == "1.23e5"
+    assert page.evaluate(f"{lib}.fmtTicks([1.0001, 1.00015, 1.0002])") == [
+        "1.0001",
+        "1.00015",
+        "1.0002",
+    ]
+    assert page.evaluate(f"{lib}.niceTicks(-0.118, 0.118, 5)") == [-0.1, -0.05, 0, 0.05, 0.1]
+    page.click("[role=tab][data-panel=histograms]")
+    page.wait_for_selector(".hist-card[data-x-ticks]", timeout=20_000)
+    for ticks in page.locator(".hist-card[data-x-ticks]").evaluate_all(
+        "els => els.map(e => e.dataset.xTicks)"
+    ):
+        for t in ticks.split(","):
+            mantissa = t.split("e")[0].lstrip("-").replace(".", "").lstrip("0")
+            assert len(mantissa) <= 3, ticks
+    page.click("[role=tab][data-panel=distributions]")
+    page.wait_for_selector(".dist-card[data-points] canvas", timeout=20_000)
+
+
+def test_graph_edge_labels_do_not_overlap(page: Any, tf_hub: Hub) -> None:
+    open_dash(page, tf_hub, "?panel=graphs&grun=tf1_session")
+    page.wait_for_selector(".graph-svg .edge-label")
+    boxes = page.evaluate(
+        """() => {
+          const r = (e) => { const b = e.getBBox(); return [b.x, b.y, b.width, b.height, e.textContent || e.getAttribute('data-name')]; };
+          return {
+            labels: [...document.querySelectorAll('.graph-svg text.edge-label')].map(r),
+            nodes: [...document.querySelectorAll('.graph-svg .node[data-expanded="0"]')].map(r),
+          };
+        }"""
+    )
+
+    def overlap(a: list[Any], b: list[Any]) -> bool:
+        return (
+            a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+        )
+
+    labels = boxes["labels"]
+    assert len(labels) >= 8
+    clashes = [(a[4], b[4]) for i, a in enumerate(labels) for b in labels[i + 1 :] if overlap(a, b)]
+    assert not clashes
+    covered = [(a[4], n[4]) for a in labels for n in boxes["nodes"] if overlap(a, n)]
+    assert not covered
+    hint = page.locator(".field:has(#graph-tag) .hint").inner_text()
+    assert "tagged" not in hint and "compute time" in hint

@@ -531,6 +531,14 @@ export class App {
     return [...set].sort(compareTagNames);
   }
 
+  /** `tags` (pinned ones, say) that some selected run has for `kind`, whatever the tag filter. */
+  tagsPresent(kind: KindName, tags: string[]): string[] {
+    if (!tags.length) return [];
+    const set = new Set<string>();
+    for (const r of this.selectedRuns()) for (const t of r.tags[kind] ?? []) set.add(t);
+    return tags.filter((t) => set.has(t));
+  }
+
   // ---- tabs ----------------------------------------------------------------------------------
 
   panelActive(id: PanelId): boolean {

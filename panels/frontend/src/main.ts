@@ -12,6 +12,7 @@ import { HParamsPanel } from "./panels/hparams";
 import { emaStateBefore, smooth, smoothFrom } from "./smoothing";
 import { absoluteRanges, alignSteps } from "./align";
 import { compareTagNames, groupTags } from "./sort";
+import { fmtTick, fmtTicks, niceTicks } from "./util";
 
 const el = document.getElementById("tbhub-config");
 if (el) {
@@ -35,6 +36,9 @@ if (el) {
     withNeighbours,
     compareTagNames,
     groupTags,
+    fmtTick,
+    fmtTicks,
+    niceTicks,
   };
   void app.start();
 }

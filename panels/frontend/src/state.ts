@@ -114,7 +114,11 @@ const URL_KEYS: [keyof ViewState, string][] = [
   ["hpSort", "hpsort"],
   ["hpDesc", "hpdesc"],
   ["hpLog", "hplog"],
+  ["pinned", "pin"],
 ];
+
+// Lists written as one repeated parameter per item (`pin=scalars:loss&pin=scalars:lr`), not JSON.
+const REPEATED = new Set<keyof ViewState>(["pinned"]);
 
 // State key ↔ saved-dashboard key (panels.kinds.prefs).
 const PREF_KEYS: [keyof ViewState, string][] = [
@@ -202,6 +206,11 @@ export function fromUrl(search: string): Partial<ViewState> {
   const q = new URLSearchParams(search);
   const out: Partial<ViewState> = {};
   for (const [k, p] of URL_KEYS) {
+    if (REPEATED.has(k)) {
+      const all = q.getAll(p);
+      if (all.length) (out as Record<string, unknown>)[k] = [...new Set(all.filter((x) => x !== ""))];
+      continue;
+    }
     const raw = q.get(p);
     if (raw === null) continue;
     let v: unknown = raw;
@@ -229,7 +238,8 @@ export function toUrl(s: ViewState): string {
   for (const [k, p] of URL_KEYS) {
     const v = s[k];
     if (same(v, DEFAULTS[k])) continue;
-    if (k === "runs" || Array.isArray(v) || (v && typeof v === "object")) q.set(p, JSON.stringify(v));
+    if (REPEATED.has(k)) for (const item of v as string[]) q.append(p, item);
+    else if (k === "runs" || Array.isArray(v) || (v && typeof v === "object")) q.set(p, JSON.stringify(v));
     else if (typeof v === "boolean") q.set(p, v ? "1" : "0");
     else q.set(p, String(v));
   }

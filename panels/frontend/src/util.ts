@@ -65,6 +65,40 @@ export function fmtValue(v: number): string {
   return Number(v.toPrecision(5)).toString();
 }
 
+/** An axis tick: about 3 significant digits, like TensorBoard's d3 formats ("5.2e-5", "0.00841"). */
+export function fmtTick(v: number, digits = 3): string {
+  if (!Number.isFinite(v)) return fmtValue(v);
+  if (v === 0) return "0";
+  const a = Math.abs(v);
+  if (a < 1e-3 || a >= 1e5) {
+    const [m, e] = v.toExponential(digits - 1).split("e");
+    return `${Number(m)}e${e.replace("+", "")}`;
+  }
+  return Number(v.toPrecision(digits)).toString();
+}
+
+/** Labels for a row of ticks: 3 significant digits, more only where neighbours would read the same. */
+export function fmtTicks(vs: number[]): string[] {
+  let out = vs.map((v) => fmtTick(v));
+  for (let d = 4; d <= 8 && new Set(out).size < new Set(vs).size; d++) out = vs.map((v) => fmtTick(v, d));
+  return out;
+}
+
+/** About `count` round tick values (steps of 1, 2 or 5 × 10^k) inside [lo, hi], like d3's ticks. */
+export function niceTicks(lo: number, hi: number, count: number): number[] {
+  if (!(hi > lo) || !Number.isFinite(lo) || !Number.isFinite(hi)) return Number.isFinite(lo) ? [lo] : [];
+  const raw = (hi - lo) / Math.max(1, count);
+  const pow = Math.pow(10, Math.floor(Math.log10(raw)));
+  const r = raw / pow;
+  const step = (r >= 7.07 ? 10 : r >= 3.16 ? 5 : r >= 1.41 ? 2 : 1) * pow;
+  const out: number[] = [];
+  for (let i = Math.ceil(lo / step); i <= Math.floor(hi / step); i++) {
+    // i / (1/step) rather than i * step when step < 1: 3 * 0.1 would read 0.30000000000000004.
+    out.push(step < 1 ? i / Math.round(1 / step) : i * step);
+  }
+  return out;
+}
+
 export function fmtStep(s: number): string {
   return Math.abs(s) >= 1e6 ? s.toExponential(3) : s.toLocaleString("en-US");
 }

@@ -1,5 +1,6 @@
 // Shared layout for the card dashboards: collapsible groups by tag prefix, a pinned group,
-// lazy cards (built only when they scroll into view).
+// lazy cards (built only when they scroll into view). As in TensorBoard, a pinned card is a copy:
+// the card stays in its own group too, and the pinned copy stays whatever the tag filter says.
 
 import type { App } from "../app";
 import { groupTags } from "../sort";
@@ -10,7 +11,12 @@ export interface CardLike {
   /** Called once when the card first comes near the viewport. */
   activate(): void;
   destroy(): void;
+  /** Called on every render with whether the card's tag is pinned (its pin button's state). */
+  setPinned?(on: boolean): void;
 }
+
+/** Card-map key of the copy of `key` shown in the Pinned group. */
+const PIN_PREFIX = "\u0000pin|";
 
 const MAX_CARDS_PER_GROUP = 200;
 
@@ -41,19 +47,14 @@ export class CardGrid<C extends CardLike> {
     );
   }
 
-  /** `items`: [card key, tag] pairs, already filtered; grouped by the tag's first `/`. */
-  render(items: [string, string][]): void {
+  /**
+   * `items`: [card key, tag] pairs, already filtered; grouped by the tag's first `/`.
+   * `pinnedExtra`: cards of pinned tags the tag filter hides; they are shown in the Pinned group only.
+   */
+  render(items: [string, string][], pinnedExtra: [string, string][] = []): void {
     const wanted = new Map(items);
-    for (const [key, card] of this.cards) {
-      if (!wanted.has(key)) {
-        this.observer.unobserve(card.el);
-        card.destroy();
-        this.cards.delete(key);
-      }
-    }
-    const groupsEl = document.createDocumentFragment();
     const byTag = new Map<string, string[]>();
-    for (const [key, tag] of items) {
+    for (const [key, tag] of [...items, ...pinnedExtra]) {
       let l = byTag.get(tag);
       if (!l) byTag.set(tag, (l = []));
       l.push(key);
@@ -62,14 +63,29 @@ export class CardGrid<C extends CardLike> {
       .filter((p) => p.startsWith(this.panelId + ":"))
       .map((p) => p.slice(this.panelId.length + 1))
       .filter((t) => byTag.has(t));
-    const groups = groupTags(byTag.keys());
+    const pinnedSet = new Set(pinnedTags);
+    // Every card this render shows: [card-map key, the panel's key, tag].
+    const shownKeys = new Map<string, [string, string]>();
+    for (const [key, tag] of items) shownKeys.set(key, [key, tag]);
+    for (const t of pinnedTags) for (const key of byTag.get(t) ?? []) shownKeys.set(PIN_PREFIX + key, [key, t]);
+    for (const [ckey, card] of this.cards) {
+      if (!shownKeys.has(ckey)) {
+        this.observer.unobserve(card.el);
+        card.destroy();
+        this.cards.delete(ckey);
+      }
+    }
+    const groupsEl = document.createDocumentFragment();
+    const groups = groupTags(new Set(items.map(([, t]) => t)));
     if (pinnedTags.length) groups.unshift({ name: "\u0000pinned", tags: pinnedTags });
     for (const g of groups) {
       const pinned = g.name === "\u0000pinned";
       const title = pinned ? "Pinned" : g.name;
       const ckey = `${this.panelId}:${pinned ? "\u0000pinned" : g.name}`;
       const collapsed = this.app.state.collapsed.includes(ckey);
-      const keys = g.tags.flatMap((t) => byTag.get(t) ?? []).filter((k) => pinned || !pinnedTags.includes(wanted.get(k)!));
+      const keys = pinned
+        ? g.tags.flatMap((t) => (byTag.get(t) ?? []).map((k) => PIN_PREFIX + k))
+        : g.tags.flatMap((t) => (byTag.get(t) ?? []).filter((k) => wanted.has(k)));
       if (!keys.length) continue;
       const btn = h(
         "button",
@@ -96,12 +112,14 @@ export class CardGrid<C extends CardLike> {
         const shown = all ? keys : keys.slice(0, MAX_CARDS_PER_GROUP);
         for (const key of shown) {
           let card = this.cards.get(key);
+          const [pkey, tag] = shownKeys.get(key)!;
           if (!card) {
-            card = this.make(key, wanted.get(key)!);
+            card = this.make(pkey, tag);
             card.el.dataset.key = key;
             this.cards.set(key, card);
             this.observer.observe(card.el);
           }
+          card.setPinned?.(pinnedSet.has(tag));
           grid.appendChild(card.el);
         }
         section.appendChild(grid);
@@ -109,7 +127,7 @@ export class CardGrid<C extends CardLike> {
           const more = h("button", { type: "button", class: "more-cards", text: `Show all ${keys.length} cards` });
           more.addEventListener("click", () => {
             this.expandedGroups.add(ckey);
-            this.render(items);
+            this.render(items, pinnedExtra);
           });
           section.appendChild(more);
         }
@@ -118,6 +136,16 @@ export class CardGrid<C extends CardLike> {
     }
     this.el.replaceChildren(groupsEl);
     if (!items.length) this.el.appendChild(h("p", { class: "empty", text: this.emptyText() }));
+  }
+
+  /** The card shown under `key` and, if its tag is pinned, its copy in the Pinned group. */
+  cardsOf(key: string): C[] {
+    return [this.cards.get(key), this.cards.get(PIN_PREFIX + key)].filter((c): c is C => !!c);
+  }
+
+  /** Pinned tags of this panel (the caller keeps those that exist). */
+  pinnedTags(): string[] {
+    return this.app.state.pinned.filter((p) => p.startsWith(this.panelId + ":")).map((p) => p.slice(this.panelId.length + 1));
   }
 
   isPinned(tag: string): boolean {

@@ -8,7 +8,7 @@ import type { RunInfo } from "../api";
 import { withAlpha } from "../colors";
 import type { UpdateMsg } from "../live";
 import type { XAxis } from "../state";
-import { debounce, fmtRelative, fmtStep, fmtTime, fmtValue, h, num } from "../util";
+import { debounce, fmtRelative, fmtStep, fmtTicks, fmtTime, fmtValue, h, num } from "../util";
 import { CardGrid, radioGroup, setRadio, type CardLike } from "./cards";
 
 export const BPS = [0, 668, 1587, 3085, 5000, 6915, 8413, 9332, 10000];
@@ -135,7 +135,7 @@ class DistCard implements CardLike {
             font: "11px system-ui, sans-serif",
             values: axis === "relative" ? (_u, v) => v.map((x) => (x == null ? "" : fmtRelative(x))) : undefined,
           },
-          { stroke: "#555", grid: { stroke: "#eee" }, size: 56, font: "11px system-ui, sans-serif", values: (_u, v) => v.map((x) => (x == null ? "" : fmtValue(x))) },
+          { stroke: "#555", grid: { stroke: "#eee" }, size: 56, font: "11px system-ui, sans-serif", values: (_u, v) => fmtTicks(v).map((t, i) => (v[i] == null ? "" : t)) },
         ],
         series,
         bands,

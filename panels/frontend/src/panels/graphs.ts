@@ -25,6 +25,7 @@ import { clear, fmtBytes, fmtMicros, h, svg } from "../util";
 import { checkbox, field, radioGroup, setRadio } from "./cards";
 
 type ColorBy = "structure" | "device" | "compute" | "memory";
+type Rect = { x: number; y: number; w: number; h: number };
 
 const HUES = [220, 100, 180, 40, 20, 340, 260, 300, 140, 60];
 /** TensorBoard's MetanodeColors.STRUCTURE_PALETTE. */
@@ -88,6 +89,7 @@ export class GraphsPanel implements Panel {
   private scales = { compute: [0, 1] as [number, number], memory: [0, 1] as [number, number] };
   private deviceColor = new Map<string, string>();
   private nodeEls = new Map<string, SVGGElement>();
+  private labelRects: Rect[] = []; // edge labels placed by the current draw
   timings: Record<string, number> = {};
 
   constructor(private app: App) {}
@@ -156,7 +158,7 @@ export class GraphsPanel implements Panel {
     controls.append(
       h("h2", { text: "Graphs" }),
       field("Run", this.runSelect),
-      field("Session run", this.tagSelect, "tagged run metadata"),
+      field("Session run", this.tagSelect, "Steps traced with timings and memory; pick one to colour nodes by compute time or memory."),
       this.searchInput,
       this.searchResults,
       h("div", { class: "button-row" }, fit, png, collapseAll),
@@ -328,6 +330,7 @@ export class GraphsPanel implements Panel {
   private draw(): void {
     clear(this.scene);
     this.nodeEls.clear();
+    this.labelRects = [];
     const L = this.layout!;
     const edgesG = svg("g", { class: "edges" });
     const nodesG = svg("g", { class: "nodes" });
@@ -340,6 +343,13 @@ export class GraphsPanel implements Panel {
 
   private drawGroup(L: GroupLayout, ox: number, oy: number, edgesG: SVGGElement, nodesG: SVGGElement): void {
     const maxCount = this.hier?.maxEdgeCount ?? 1;
+    // Edge labels must not cover the group's nodes (an expanded group: its header).
+    const obstacles: Rect[] = [...L.boxes, ...L.auxIn, ...L.auxOut].map((b) => ({
+      x: b.x + ox - b.w / 2,
+      y: b.y + oy - b.h / 2,
+      w: b.w,
+      h: b.expanded ? HEADER : b.h,
+    }));
     for (const r of L.edges) {
       if (r.points.length < 2) continue;
       const pts = r.points.map((p) => `${(p.x + ox).toFixed(1)},${(p.y + oy).toFixed(1)}`);
@@ -359,8 +369,10 @@ export class GraphsPanel implements Panel {
       edgesG.appendChild(path);
       const label = this.edgeLabel(r.edge.base);
       if (label) {
-        const mid = r.points[Math.floor(r.points.length / 2)];
-        edgesG.appendChild(svg("text", { x: (mid.x + ox + 4).toFixed(1), y: (mid.y + oy).toFixed(1), class: "edge-label", "font-size": "9", fill: "#777", "font-family": "system-ui, sans-serif", text: label }));
+        const at = this.placeLabel(r.points, ox, oy, label, obstacles);
+        if (at) edgesG.appendChild(svg("text", { x: at.x.toFixed(1), y: at.y.toFixed(1), class: "edge-label", "font-size": "9", fill: "#777", "font-family": "system-ui, sans-serif", text: label }));
+        // No free spot beside the edge: the label would cover another one or a node; hover shows it.
+        else path.appendChild(svg("title", { text: label }));
       }
     }
     for (const b of [...L.boxes, ...L.auxIn, ...L.auxOut]) this.drawBox(b, ox, oy, edgesG, nodesG);
@@ -380,6 +392,36 @@ export class GraphsPanel implements Panel {
         );
       }
     }
+  }
+
+  /**
+   * Where to write an edge's label: beside the edge (right, then left) at its middle, then further
+   * along it, at the first spot that covers no label already placed and no node. Null if none.
+   */
+  private placeLabel(points: { x: number; y: number }[], ox: number, oy: number, label: string, obstacles: Rect[]): { x: number; y: number } | null {
+    const w = label.length * 4.9 + 2;
+    const h = 10;
+    const seg: number[] = [0];
+    for (let i = 1; i < points.length; i++) seg.push(seg[i - 1] + Math.hypot(points[i].x - points[i - 1].x, points[i].y - points[i - 1].y));
+    const total = seg[seg.length - 1];
+    const at = (f: number): { x: number; y: number } => {
+      const d = f * total;
+      let i = 1;
+      while (i < points.length - 1 && seg[i] < d) i++;
+      const t = seg[i] > seg[i - 1] ? (d - seg[i - 1]) / (seg[i] - seg[i - 1]) : 0;
+      return { x: points[i - 1].x + (points[i].x - points[i - 1].x) * t + ox, y: points[i - 1].y + (points[i].y - points[i - 1].y) * t + oy };
+    };
+    const hits = (r: Rect, o: Rect) => r.x < o.x + o.w + 1 && o.x < r.x + r.w + 1 && r.y < o.y + o.h + 1 && o.y < r.y + r.h + 1;
+    for (const f of [0.5, 0.4, 0.6, 0.3, 0.7, 0.2, 0.8]) {
+      const p = at(f);
+      for (const x of [p.x + 4, p.x - 4 - w]) {
+        const r = { x, y: p.y - h / 2, w, h };
+        if (this.labelRects.some((o) => hits(r, o)) || obstacles.some((o) => hits(r, o))) continue;
+        this.labelRects.push(r);
+        return { x, y: p.y + 3 }; // baseline: the text is centred on the edge's point
+      }
+    }
+    return null;
   }
 
   private edgeLabel(base: { shape: number[] | null | undefined; control: boolean }[]): string {
@@ -727,7 +769,7 @@ export class GraphsPanel implements Panel {
       this.legendEl.appendChild(ul);
     } else {
       if (!hier.hasStats) {
-        this.legendEl.appendChild(h("p", { class: "hint", text: "Pick a session run with run metadata to colour by compute time or memory." }));
+        this.legendEl.appendChild(h("p", { class: "hint", text: "Pick a traced step under Session run to colour by compute time or memory." }));
         return;
       }
       const [lo, hi] = by === "compute" ? this.scales.compute : this.scales.memory;

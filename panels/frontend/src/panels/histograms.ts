@@ -8,7 +8,7 @@ import type { RunInfo } from "../api";
 import { darken, lighten } from "../colors";
 import type { UpdateMsg } from "../live";
 import type { XAxis } from "../state";
-import { debounce, fmtRelative, fmtStep, fmtTime, fmtValue, h, num } from "../util";
+import { debounce, fmtRelative, fmtStep, fmtTick, fmtTicks, fmtTime, fmtValue, h, niceTicks, num } from "../util";
 import { CardGrid, radioGroup, setRadio, type CardLike } from "./cards";
 
 const BINS = 30;
@@ -234,11 +234,20 @@ class HistCard implements CardLike {
     ctx.moveTo(plotL, plotB + 0.5);
     ctx.lineTo(plotR, plotB + 0.5);
     ctx.stroke();
-    for (let k = 0; k <= 4; k++) {
-      const v = lo + ((hi - lo) * k) / 4;
-      ctx.textAlign = k === 0 ? "left" : k === 4 ? "right" : "center";
-      ctx.fillText(fmtValue(v), X(v), plotB + 15);
-    }
+    // Round values (1, 2 or 5 × 10^k apart), as d3's linear ticks in TensorBoard.
+    const ticks = niceTicks(lo, hi, 5);
+    const tickText = fmtTicks(ticks);
+    this.el.dataset.xTicks = tickText.join(",");
+    ctx.textAlign = "left";
+    ticks.forEach((v, k) => {
+      const tw = ctx.measureText(tickText[k]).width;
+      const tx = Math.min(Math.max(X(v) - tw / 2, plotL), plotR - tw);
+      ctx.fillText(tickText[k], tx, plotB + 15);
+      ctx.beginPath();
+      ctx.moveTo(Math.round(X(v)) + 0.5, plotB);
+      ctx.lineTo(Math.round(X(v)) + 0.5, plotB + 4);
+      ctx.stroke();
+    });
     if (mode === "offset") {
       ctx.textAlign = "left";
       const labelled = new Set([0, n - 1, Math.round((n - 1) / 2)]);
@@ -249,7 +258,7 @@ class HistCard implements CardLike {
       }
     } else {
       ctx.textAlign = "left";
-      ctx.fillText(fmtValue(maxC), plotR + 4, plotT + 8);
+      ctx.fillText(fmtTick(maxC), plotR + 4, plotT + 8);
     }
     if (this.hover !== null && this.hoverX !== null) {
       ctx.strokeStyle = "rgba(0,0,0,0.35)";

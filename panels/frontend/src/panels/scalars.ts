@@ -165,6 +165,7 @@ class ScalarCard implements CardLike {
   private liveSoon: () => void;
   maxPoints = 1000;
   private loadStart: number | null = null;
+  private pinBtn!: HTMLElement;
 
   constructor(
     private app: App,
@@ -175,7 +176,8 @@ class ScalarCard implements CardLike {
     this.statusEl = h("span", { class: "card-status", role: "status" });
     const pin = h("button", { type: "button", class: "icon-btn pin", title: "Pin this chart", "aria-label": `Pin chart ${tag}` }, icon("pin"));
     pin.addEventListener("click", () => this.panel.grid.togglePin(tag));
-    pin.setAttribute("aria-pressed", this.panel.grid.isPinned(tag) ? "true" : "false");
+    this.pinBtn = pin;
+    this.setPinned(this.panel.grid.isPinned(tag));
     const fit = h("button", { type: "button", class: "icon-btn fit", title: "Fit domain to data (reset zoom)", "aria-label": `Fit chart ${tag} to its data` }, icon("fit"));
     fit.addEventListener("click", () => this.resetZoom());
     const fs = h("button", { type: "button", class: "icon-btn fullscreen", title: "Full screen", "aria-label": `Show chart ${tag} full screen` }, icon("fullscreen"));
@@ -229,6 +231,12 @@ class ScalarCard implements CardLike {
     this.active = true;
     this.resizeObs.observe(this.chartBox);
     void this.load();
+  }
+
+  setPinned(on: boolean): void {
+    this.pinBtn.setAttribute("aria-pressed", on ? "true" : "false");
+    this.pinBtn.title = on ? "Unpin this chart" : "Pin this chart";
+    this.pinBtn.setAttribute("aria-label", `${on ? "Unpin" : "Pin"} chart ${this.tag}`);
   }
 
   destroy(): void {
@@ -1063,7 +1071,12 @@ export class ScalarsPanel implements Panel {
 
   private render(): void {
     const tags = this.app.tagsFor("scalars");
-    this.grid.render(tags.map((t) => [t, t]));
+    const shown = new Set(tags);
+    const pinnedHidden = this.app.tagsPresent("scalars", this.grid.pinnedTags()).filter((t) => !shown.has(t));
+    this.grid.render(
+      tags.map((t) => [t, t]),
+      pinnedHidden.map((t) => [t, t]),
+    );
     this.view.dataset.charts = String(tags.length);
   }
 
@@ -1110,10 +1123,10 @@ export class ScalarsPanel implements Panel {
     const tags = msg.kinds.scalars;
     if (!tags || !this.visible) return;
     if (msg.purged) {
-      for (const t of tags) this.grid.cards.get(t)?.refetchRuns(new Set([msg.run_id]));
+      for (const t of tags) for (const c of this.grid.cardsOf(t)) c.refetchRuns(new Set([msg.run_id]));
       return;
     }
-    for (const t of tags) this.grid.cards.get(t)?.liveUpdate(msg.run_id);
+    for (const t of tags) for (const c of this.grid.cardsOf(t)) c.liveUpdate(msg.run_id);
   }
 
   catchUp(changed: Set<number>): void {
