@@ -334,6 +334,17 @@ def test_compare_from_a_project_dashboard(browser: Any, team: Team) -> None:
         page.press("input.num-input[aria-label='Smoothing value']", "Enter")
         page.click("button.compare-btn")
         page.wait_for_url("**/comparisons/new/**")
+        # The search box shows its whole placeholder.
+        fits = page.evaluate(
+            """() => {
+              const i = document.querySelector('#run-search'), st = getComputedStyle(i);
+              const c = document.createElement('canvas').getContext('2d');
+              c.font = `${st.fontSize} ${st.fontFamily}`;
+              const room = i.clientWidth - parseFloat(st.paddingLeft) - parseFloat(st.paddingRight);
+              return [c.measureText(i.placeholder).width, room];
+            }"""
+        )
+        assert fits[0] < fits[1], fits
         alpha = team.runs("alpha")["baseline"]
         assert page.is_checked(f"#run-{alpha['id']}")
         # Add beta's runs by searching across projects.
