@@ -346,3 +346,11 @@ def test_project_page_pages_through_many_runs(world: Any) -> None:
     assert "Runs 101\u2013130 of 130" in html
     assert "r100" in html
     assert "r099" not in html
+
+
+def test_favicon_is_an_empty_answer_not_a_404(world: Any) -> None:
+    # Django admin, DRF and the API docs declare no icon: browsers ask for /favicon.ico, and a 404
+    # there is a console error on every such page.
+    resp = Client().get("/favicon.ico")
+    assert resp.status_code == 204
+    assert resp.content == b""
