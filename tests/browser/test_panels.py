@@ -522,3 +522,18 @@ def test_graph_edge_labels_do_not_overlap(page: Any, tf_hub: Hub) -> None:
     assert not covered
     hint = page.locator(".field:has(#graph-tag) .hint").inner_text()
     assert "tagged" not in hint and "compute time" in hint
+
+
+def test_markdown_lists_render_as_written(page: Any, small: Hub) -> None:
+    open_dash(page, small)
+    html = page.evaluate(
+        """(src) => { const d = document.createElement('div');
+           d.append(window.tbhubLib.renderMarkdown(src)); return d.innerHTML; }""",
+        "1. one\n2. two\n\n- a\n- b\n\ntext\n\n3. three\n4. four\n\n- loose\n\n- list\n",
+    )
+    # A list from 1 needs no start (it was start="0": "0. one, 1. two"); one from 3 keeps it.
+    assert "<ol><li>one</li><li>two</li></ol>" in html
+    assert '<ol start="3"><li>three</li><li>four</li></ol>' in html
+    # Tight list items hold their text directly; a loose list keeps its paragraphs.
+    assert "<ul><li>a</li><li>b</li></ul>" in html
+    assert "<ul><li><p>loose</p></li><li><p>list</p></li></ul>" in html

@@ -13,6 +13,7 @@ import { emaStateBefore, smooth, smoothFrom } from "./smoothing";
 import { absoluteRanges, alignSteps } from "./align";
 import { compareTagNames, groupTags } from "./sort";
 import { fmtTick, fmtTicks, niceTicks } from "./util";
+import { renderMarkdown } from "./markdown";
 
 const el = document.getElementById("tbhub-config");
 if (el) {
@@ -39,6 +40,7 @@ if (el) {
     fmtTick,
     fmtTicks,
     niceTicks,
+    renderMarkdown,
   };
   void app.start();
 }

@@ -32,7 +32,9 @@ function open(t: Token): HTMLElement {
       el.setAttribute("target", "_blank");
     }
   } else if (tag === "ol") {
-    const start = Number(t.attrGet("start"));
+    // markdown-it sets `start` only when the list does not begin at 1 (Number(null) would be 0).
+    const raw = t.attrGet("start");
+    const start = raw === null ? NaN : Number(raw);
     if (Number.isInteger(start)) el.setAttribute("start", String(start));
   } else if (tag === "th" || tag === "td") {
     const style = String(t.attrGet("style") ?? "");
@@ -81,6 +83,8 @@ export function renderMarkdown(src: string): DocumentFragment {
     const parent = stack[stack.length - 1];
     if (t.type === "inline") {
       inline(t.children ?? [], stack.slice());
+    } else if (t.hidden && (t.type === "paragraph_open" || t.type === "paragraph_close")) {
+      // A tight list's items hold their text directly, without a paragraph (as markdown-it renders).
     } else if (t.nesting === 1) {
       const el = open(t);
       parent.appendChild(el);
