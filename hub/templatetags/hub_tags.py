@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,3 +83,16 @@ def get_item(mapping: Any, key: Any) -> Any:
         return mapping.get(key)
     except AttributeError:
         return None
+
+
+@register.filter
+def audit_value(value: Any) -> str:
+    """An audit detail as people read it: yes/no, "—" for nothing, lists and objects as compact
+    JSON (the stored form is JSON; Python's repr of it read as code, e.g. `False`, `{}`)."""
+    if value is None or value == "" or value == [] or value == {}:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), sort_keys=True)
+    return str(value)

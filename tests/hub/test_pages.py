@@ -305,6 +305,37 @@ def test_audit_pages(world: Any) -> None:
     assert "vision" in html
 
 
+def test_audit_details_read_as_values_not_python(world: Any) -> None:
+    from hub.models import AuditEvent
+
+    AuditEvent.objects.create(
+        actor=world.owner,
+        actor_username=world.owner.username,
+        project=world.project,
+        project_slug="vision",
+        action="source.update",
+        target="s3://bucket/logs",
+        details={
+            "credentials_set": False,
+            "anon": True,
+            "options": {},
+            "regions": ["eu", "us"],
+            "endpoint": {"url": "http://127.0.0.1:9000"},
+            "note": None,
+            "count": 3,
+        },
+    )
+    html = logged_in(world.owner).get("/projects/vision/audit/").content.decode()
+    assert "credentials_set: no" in html
+    assert "anon: yes" in html
+    assert "options: —" in html
+    assert "note: —" in html
+    assert "count: 3" in html
+    assert "regions: [&quot;eu&quot;, &quot;us&quot;]" in html  # JSON, escaped as text
+    assert "endpoint: {&quot;url&quot;: &quot;http://127.0.0.1:9000&quot;}" in html
+    assert "False" not in html and "{}" not in html
+
+
 @pytest.mark.parametrize(
     "path",
     [
