@@ -239,8 +239,12 @@ def test_images_step_slider_covers_every_step(page: Any, small: Hub) -> None:
     page.wait_for_function("location.search.includes('isteps=')")
     page.check("#actual-size")
     assert card.locator(".img-frame.actual-size").count() == 1
-    page.locator("input[aria-label=Brightness]").fill("1.5")
+    bright = page.locator("input[aria-label=Brightness]")
+    assert bright.locator("xpath=following-sibling::output").inner_text() == "100%"
+    bright.fill("1.5")
     assert "brightness(1.5)" in card.locator("img").get_attribute("style")
+    assert bright.locator("xpath=following-sibling::output").inner_text() == "150%"
+    assert bright.get_attribute("aria-valuetext") == "150%"
     # one card per run, tag and sample
     cards = page.locator(".image-card")
     expected = sum(len(r["tags"]["images"]) for r in small.api("runs")["runs"])

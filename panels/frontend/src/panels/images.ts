@@ -139,6 +139,17 @@ export class ImagesPanel implements Panel {
   private visible = false;
   private bright!: HTMLInputElement;
   private contrast!: HTMLInputElement;
+  private brightOut!: HTMLElement;
+  private contrastOut!: HTMLElement;
+
+  /** The sliders' values as percentages next to them (and for screen readers). */
+  private showLook(): void {
+    for (const [input, out] of [[this.bright, this.brightOut], [this.contrast, this.contrastOut]] as const) {
+      const text = `${Math.round(Number(input.value) * 100)}%`;
+      out.textContent = text;
+      input.setAttribute("aria-valuetext", text);
+    }
+  }
   private actual!: HTMLElement;
 
   constructor(private app: App) {
@@ -171,22 +182,32 @@ export class ImagesPanel implements Panel {
     this.actual = checkbox("actual-size", "Show actual image size", st.imageActualSize, (v) => this.app.set("imageActualSize", v));
     this.bright = h("input", { type: "range", min: "0", max: "2", step: "0.01", "aria-label": "Brightness" });
     this.contrast = h("input", { type: "range", min: "0", max: "5", step: "0.01", "aria-label": "Contrast" });
+    this.brightOut = h("output", { class: "range-value" });
+    this.contrastOut = h("output", { class: "range-value" });
     this.bright.value = String(st.imageBrightness);
     this.contrast.value = String(st.imageContrast);
-    this.bright.addEventListener("input", () => this.app.set("imageBrightness", Number(this.bright.value)));
-    this.contrast.addEventListener("input", () => this.app.set("imageContrast", Number(this.contrast.value)));
+    this.showLook();
+    this.bright.addEventListener("input", () => {
+      this.showLook();
+      this.app.set("imageBrightness", Number(this.bright.value));
+    });
+    this.contrast.addEventListener("input", () => {
+      this.showLook();
+      this.app.set("imageContrast", Number(this.contrast.value));
+    });
     const reset = h("button", { type: "button", class: "small", text: "Reset" });
     reset.addEventListener("click", () => {
       this.app.state.imageBrightness = 1;
       this.app.state.imageContrast = 1;
       this.bright.value = this.contrast.value = "1";
+      this.showLook();
       this.app.afterChange(new Set(["imageLook"]));
     });
     controls.append(
       h("h2", { text: "Images" }),
       this.actual,
-      field("Brightness", this.bright),
-      field("Contrast", this.contrast),
+      field("Brightness", h("div", { class: "slider-row" }, this.bright, this.brightOut)),
+      field("Contrast", h("div", { class: "slider-row" }, this.contrast, this.contrastOut)),
       reset,
     );
     view.appendChild(this.grid.el);
@@ -225,6 +246,7 @@ export class ImagesPanel implements Panel {
     if (changed.has("all")) {
       this.bright.value = String(st.imageBrightness);
       this.contrast.value = String(st.imageContrast);
+      this.showLook();
       setChecked(this.actual, st.imageActualSize);
     }
     if (["imageBrightness", "imageContrast", "imageActualSize", "imageLook", "all"].some((k) => changed.has(k))) {
