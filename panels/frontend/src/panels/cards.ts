@@ -3,6 +3,8 @@
 // the card stays in its own group too, and the pinned copy stays whatever the tag filter says.
 
 import type { App } from "../app";
+import type { KindName, RunInfo } from "../api";
+import type { UpdateMsg } from "../live";
 import { groupTags } from "../sort";
 import { h } from "../util";
 
@@ -159,6 +161,63 @@ export class CardGrid<C extends CardLike> {
     else set.add(k);
     this.app.state.pinned = [...set];
     this.app.afterChange(new Set(["pinned"]));
+  }
+}
+
+/** State changes after which a card panel rebuilds its set of cards. */
+export const GRID_KEYS = ["runs", "runFilter", "tagFilter", "runsList", "pinned", "collapsed", "all", "panel"];
+
+/** A card showing one run's series of one tag, which it (re)loads itself. */
+export interface RunTagCard extends CardLike {
+  run: RunInfo;
+  load(): Promise<void>;
+}
+
+/**
+ * What DISTRIBUTIONS, HISTOGRAMS and TEXT share: one card per selected run × tag of one data kind
+ * (keys `runId|tag`), rebuilt when the selection or filters change, and live — a change notice
+ * reloads exactly the cards of its run and tags, a catch-up those of the runs that changed.
+ * Subclasses build `grid` and their settings, and add their own redraws to `refresh`.
+ */
+export abstract class RunTagPanel<C extends RunTagCard> {
+  protected abstract grid: CardGrid<C>;
+  protected view!: HTMLElement;
+  protected visible = false;
+
+  constructor(
+    public app: App,
+    private kind: KindName,
+  ) {}
+
+  protected render(): void {
+    const items: [string, string][] = [];
+    for (const t of this.app.tagsFor(this.kind))
+      for (const r of this.app.selectedRuns()) if ((r.tags[this.kind] ?? []).includes(t)) items.push([`${r.id}|${t}`, t]);
+    this.grid.render(items);
+    this.view.dataset.cards = String(items.length);
+  }
+
+  refresh(changed: Set<string>): void {
+    if (this.visible && GRID_KEYS.some((k) => changed.has(k))) this.render();
+  }
+
+  onUpdate(msg: UpdateMsg): void {
+    const tags = msg.kinds[this.kind];
+    if (!tags || !this.visible) return;
+    for (const t of tags) void this.grid.cards.get(`${msg.run_id}|${t}`)?.load();
+  }
+
+  catchUp(changed: Set<number>): void {
+    if (this.visible) for (const c of this.grid.cards.values()) if (changed.has(c.run.id)) void c.load();
+  }
+
+  show(): void {
+    this.visible = true;
+    this.render();
+  }
+
+  hide(): void {
+    this.visible = false;
   }
 }
 

@@ -6,10 +6,9 @@ import uPlot from "uplot";
 import type { App, Panel } from "../app";
 import type { RunInfo } from "../api";
 import { withAlpha } from "../colors";
-import type { UpdateMsg } from "../live";
 import type { XAxis } from "../state";
 import { debounce, fmtRelative, fmtStep, fmtTicks, fmtTime, fmtValue, h, num } from "../util";
-import { CardGrid, radioGroup, setRadio, type CardLike } from "./cards";
+import { CardGrid, radioGroup, RunTagPanel, setRadio, type CardLike } from "./cards";
 
 export const BPS = [0, 668, 1587, 3085, 5000, 6915, 8413, 9332, 10000];
 const LABELS = ["min", "7%", "16%", "31%", "50%", "69%", "84%", "93%", "max"];
@@ -161,14 +160,13 @@ class DistCard implements CardLike {
   }
 }
 
-export class DistributionsPanel implements Panel {
+export class DistributionsPanel extends RunTagPanel<DistCard> implements Panel {
   id = "distributions" as const;
-  private grid: CardGrid<DistCard>;
-  private view!: HTMLElement;
-  private visible = false;
+  protected grid: CardGrid<DistCard>;
   private axisBox!: HTMLElement;
 
-  constructor(public app: App) {
+  constructor(app: App) {
+    super(app, "histograms");
     this.grid = new CardGrid<DistCard>(
       app,
       "distributions",
@@ -194,37 +192,10 @@ export class DistributionsPanel implements Panel {
     view.appendChild(this.grid.el);
   }
 
-  private render(): void {
-    const items: [string, string][] = [];
-    for (const t of this.app.tagsFor("histograms"))
-      for (const r of this.app.selectedRuns()) if ((r.tags.histograms ?? []).includes(t)) items.push([`${r.id}|${t}`, t]);
-    this.grid.render(items);
-    this.view.dataset.cards = String(items.length);
-  }
-
   refresh(changed: Set<string>): void {
     if (changed.has("all") || changed.has("xAxis")) setRadio(this.axisBox, this.app.state.xAxis);
+    super.refresh(changed);
     if (!this.visible) return;
-    if (["runs", "runFilter", "tagFilter", "runsList", "pinned", "collapsed", "all", "panel"].some((k) => changed.has(k))) this.render();
     if (["xAxis", "colors", "all"].some((k) => changed.has(k))) for (const c of this.grid.cards.values()) c.draw();
-  }
-
-  onUpdate(msg: UpdateMsg): void {
-    const tags = msg.kinds.histograms;
-    if (!tags || !this.visible) return;
-    for (const t of tags) void this.grid.cards.get(`${msg.run_id}|${t}`)?.load();
-  }
-
-  catchUp(changed: Set<number>): void {
-    if (this.visible) for (const c of this.grid.cards.values()) if (changed.has(c.run.id)) void c.load();
-  }
-
-  show(): void {
-    this.visible = true;
-    this.render();
-  }
-
-  hide(): void {
-    this.visible = false;
   }
 }

@@ -6,10 +6,9 @@
 import type { App, Panel } from "../app";
 import type { RunInfo } from "../api";
 import { darken, lighten } from "../colors";
-import type { UpdateMsg } from "../live";
 import type { XAxis } from "../state";
 import { debounce, fmtRelative, fmtStep, fmtTick, fmtTicks, fmtTime, fmtValue, h, niceTicks, num } from "../util";
-import { CardGrid, radioGroup, setRadio, type CardLike } from "./cards";
+import { CardGrid, radioGroup, RunTagPanel, setRadio, type CardLike } from "./cards";
 
 const BINS = 30;
 const MAX_RIDGES = 50;
@@ -299,15 +298,14 @@ class HistCard implements CardLike {
   }
 }
 
-export class HistogramsPanel implements Panel {
+export class HistogramsPanel extends RunTagPanel<HistCard> implements Panel {
   id = "histograms" as const;
-  private grid: CardGrid<HistCard>;
-  private view!: HTMLElement;
-  private visible = false;
+  protected grid: CardGrid<HistCard>;
   private modeBox!: HTMLElement;
   private axisBox!: HTMLElement;
 
-  constructor(public app: App) {
+  constructor(app: App) {
+    super(app, "histograms");
     this.grid = new CardGrid<HistCard>(
       app,
       "histograms",
@@ -343,38 +341,11 @@ export class HistogramsPanel implements Panel {
     view.appendChild(this.grid.el);
   }
 
-  private render(): void {
-    const items: [string, string][] = [];
-    for (const t of this.app.tagsFor("histograms"))
-      for (const r of this.app.selectedRuns()) if ((r.tags.histograms ?? []).includes(t)) items.push([`${r.id}|${t}`, t]);
-    this.grid.render(items);
-    this.view.dataset.cards = String(items.length);
-  }
-
   refresh(changed: Set<string>): void {
     if (changed.has("all") || changed.has("histMode")) setRadio(this.modeBox, this.app.state.histMode);
     if (changed.has("all") || changed.has("xAxis")) setRadio(this.axisBox, this.app.state.xAxis);
+    super.refresh(changed);
     if (!this.visible) return;
-    if (["runs", "runFilter", "tagFilter", "runsList", "pinned", "collapsed", "all", "panel"].some((k) => changed.has(k))) this.render();
     if (["histMode", "xAxis", "colors", "all"].some((k) => changed.has(k))) for (const c of this.grid.cards.values()) c.draw();
-  }
-
-  onUpdate(msg: UpdateMsg): void {
-    const tags = msg.kinds.histograms;
-    if (!tags || !this.visible) return;
-    for (const t of tags) void this.grid.cards.get(`${msg.run_id}|${t}`)?.load();
-  }
-
-  catchUp(changed: Set<number>): void {
-    if (this.visible) for (const c of this.grid.cards.values()) if (changed.has(c.run.id)) void c.load();
-  }
-
-  show(): void {
-    this.visible = true;
-    this.render();
-  }
-
-  hide(): void {
-    this.visible = false;
   }
 }

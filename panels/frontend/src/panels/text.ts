@@ -4,10 +4,9 @@
 
 import type { App, Panel } from "../app";
 import type { RunInfo } from "../api";
-import type { UpdateMsg } from "../live";
 import { renderMarkdown } from "../markdown";
 import { fmtStep, fmtTime, h } from "../util";
-import { CardGrid, type CardLike } from "./cards";
+import { CardGrid, RunTagPanel, type CardLike } from "./cards";
 
 interface TextPoint {
   step: number;
@@ -142,13 +141,12 @@ class TextCard implements CardLike {
   }
 }
 
-export class TextPanel implements Panel {
+export class TextPanel extends RunTagPanel<TextCard> implements Panel {
   id = "text" as const;
-  private grid: CardGrid<TextCard>;
-  private view!: HTMLElement;
-  private visible = false;
+  protected grid: CardGrid<TextCard>;
 
-  constructor(private app: App) {
+  constructor(app: App) {
+    super(app, "text");
     this.grid = new CardGrid<TextCard>(
       app,
       "text",
@@ -163,34 +161,4 @@ export class TextPanel implements Panel {
     view.appendChild(this.grid.el);
   }
 
-  private render(): void {
-    const items: [string, string][] = [];
-    for (const t of this.app.tagsFor("text")) for (const r of this.app.selectedRuns()) if ((r.tags.text ?? []).includes(t)) items.push([`${r.id}|${t}`, t]);
-    this.grid.render(items);
-    this.view.dataset.cards = String(items.length);
-  }
-
-  refresh(changed: Set<string>): void {
-    if (!this.visible) return;
-    if (["runs", "runFilter", "tagFilter", "runsList", "pinned", "collapsed", "all", "panel"].some((k) => changed.has(k))) this.render();
-  }
-
-  onUpdate(msg: UpdateMsg): void {
-    const tags = msg.kinds.text;
-    if (!tags || !this.visible) return;
-    for (const t of tags) void this.grid.cards.get(`${msg.run_id}|${t}`)?.load();
-  }
-
-  catchUp(changed: Set<number>): void {
-    if (this.visible) for (const c of this.grid.cards.values()) if (changed.has(c.run.id)) void c.load();
-  }
-
-  show(): void {
-    this.visible = true;
-    this.render();
-  }
-
-  hide(): void {
-    this.visible = false;
-  }
 }
